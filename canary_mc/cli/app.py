@@ -1,0 +1,158 @@
+"""The ``canary-mc`` command line: parse arguments, call the core, render, set exit codes.
+
+Only this module turns :class:`~canary_mc.errors.CanaryMCError` into a message on
+standard error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from canary_mc.bench import bench_engine_vs_reference
+from canary_mc.cli.render import bench_table, estimate_tables, trace_table
+from canary_mc.engine import run_experiment, trace_rollout
+from canary_mc.errors import CanaryMCError
+from canary_mc.io.experiment_file import load_experiment
+from canary_mc.io.progress import rollout_progress
+
+USAGE_ERROR = 2
+
+app = typer.Typer(
+    name="canary-mc",
+    help="Monte Carlo evaluation of canary rollout policies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ExperimentPath = Annotated[Path, typer.Argument(help="Experiment file (YAML).", show_default=False)]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", min=0, help="Override the file's seed.", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def stdout_console() -> Console:
+    """A console for tables: the terminal's width, or 120 columns when piped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Report a user error as its message alone, and exit with code 2."""
+    try:
+        yield
+    except CanaryMCError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(USAGE_ERROR) from None
+
+
+@app.command()
+def run(
+    experiment: ExperimentPath,
+    rollouts: Annotated[
+        int | None,
+        typer.Option("--rollouts", min=1, help="Override the file's rollouts.", show_default=False),
+    ] = None,
+    seed: SeedOption = None,
+    json_output: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Estimate rollback rates of every scenario, with 95% confidence intervals."""
+    with user_errors():
+        config = load_experiment(experiment)
+        total = config.rollouts if rollouts is None else rollouts
+        with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
+            estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
+    if json_output:
+        typer.echo(json.dumps(estimate.records(), indent=2))
+        return
+    console = stdout_console()
+    for table in estimate_tables(estimate):
+        console.print(table)
+
+
+@app.command()
+def trace(
+    experiment: ExperimentPath,
+    seed: SeedOption = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario", help="Scenario to trace; default: the healthy one.", show_default=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one rollout step by step (rollout 0 of a run with the same seed)."""
+    with user_errors():
+        config = load_experiment(experiment)
+        result = trace_rollout(
+            config, scenario=config.healthy_scenario if scenario is None else scenario, seed=seed
+        )
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    stdout_console().print(trace_table(result))
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Experiment files to check.")],
+) -> None:
+    """Check experiment files without running them; report every problem found."""
+    failed = False
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for file in files:
+        try:
+            load_experiment(file)
+        except CanaryMCError as exc:
+            err.print(str(exc), markup=False)
+            failed = True
+        else:
+            typer.echo(f"{file}: ok")
+    if failed:
+        raise typer.Exit(USAGE_ERROR)
+
+
+@app.command()
+def bench(
+    experiment: Annotated[Path, typer.Argument(help="Experiment to benchmark on.")] = Path(
+        "experiments/seed.yaml"
+    ),
+    json_output: JsonOption = False,
+) -> None:
+    """Measure the engine against the scalar reference, in one run, as a ratio."""
+    with user_errors():
+        config = load_experiment(experiment)
+    result = bench_engine_vs_reference(config)
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "experiment": result.experiment,
+                    "engine_rollouts_per_second": result.engine.rollouts_per_second,
+                    "reference_rollouts_per_second": result.reference.rollouts_per_second,
+                    "speedup": result.speedup,
+                    "cores": result.cores,
+                    "numpy": result.numpy_version,
+                    "python": result.python_version,
+                },
+                indent=2,
+            )
+        )
+        return
+    stdout_console().print(bench_table(result))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

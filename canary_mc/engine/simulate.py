@@ -1,0 +1,141 @@
+"""The chunked driver: many rollouts of an experiment, in bounded memory.
+
+For each chunk of whole random-number blocks it draws the noise once, then evaluates
+every scenario on the same draws (common random numbers) and tallies the outcomes.
+Memory is bounded by the chunk size, not by ``n_rollouts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from canary_mc.engine.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.kernels import Outcomes, decide_threshold, observe
+from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.streams import BLOCK_ROLLOUTS
+from canary_mc.errors import ConfigError
+from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service
+from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
+from canary_mc.stats.tally import Tally
+
+DEFAULT_CHUNK_ROLLOUTS = 16 * BLOCK_ROLLOUTS
+"""Rollouts per chunk by default: about 20 MB of working arrays for 13 steps."""
+
+
+def chunk_ranges(n_rollouts: int, chunk_rollouts: int) -> Iterator[tuple[int, int]]:
+    """Split ``[0, n_rollouts)`` into chunks of whole random-number blocks.
+
+    ``chunk_rollouts`` is rounded up to a multiple of ``BLOCK_ROLLOUTS``; it affects
+    memory and speed only, never the numbers.
+
+    Yields
+    ------
+    start, stop : int
+    """
+    if chunk_rollouts < 1:
+        raise ConfigError(f"chunk_rollouts must be >= 1, got {chunk_rollouts}")
+    step = -(-chunk_rollouts // BLOCK_ROLLOUTS) * BLOCK_ROLLOUTS
+    for start in range(0, n_rollouts, step):
+        yield start, min(start + step, n_rollouts)
+
+
+def simulate_outcomes(
+    *,
+    policy: Policy,
+    service: Service,
+    noise: GaussianNoise,
+    scenario: Scenario,
+    n_rollouts: int,
+    seed: int,
+    chunk_rollouts: int = DEFAULT_CHUNK_ROLLOUTS,
+) -> Outcomes:
+    """Per-rollout outcomes of ``n_rollouts`` rollouts, all held in memory.
+
+    Use :func:`run_experiment` for large runs; this is for inspection and tests.
+
+    Returns
+    -------
+    Outcomes
+        Arrays of shape ``(n_rollouts,)``.
+    """
+    policy_plan = plan_policy(policy)
+    world_plan = plan_world(policy, service, noise, scenario)
+    parts = [
+        decide_threshold(observe(draws, world_plan), policy_plan)
+        for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts)
+    ]
+    return Outcomes(
+        **{
+            field: np.concatenate([getattr(part, field) for part in parts])
+            for field in Outcomes.__dataclass_fields__
+        }
+    )
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    rollouts: int | None = None,
+    seed: int | None = None,
+    chunk_rollouts: int = DEFAULT_CHUNK_ROLLOUTS,
+    on_chunk: Callable[[int], Any] | None = None,
+) -> ExperimentEstimate:
+    """Estimate every scenario of an experiment from seeded rollouts.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        Validated configuration.
+    rollouts, seed : int, optional
+        Override the experiment's ``rollouts`` and ``seed``.
+    chunk_rollouts : int
+        Rollouts per chunk (memory bound); does not change results.
+    on_chunk : callable, optional
+        Called with the number of rollouts finished after each chunk (progress display).
+
+    Returns
+    -------
+    ExperimentEstimate
+        One estimate per scenario in ``experiment.evaluated_scenarios``, in that order.
+    """
+    n_rollouts = experiment.rollouts if rollouts is None else rollouts
+    seed = experiment.seed if seed is None else seed
+    if n_rollouts < 1:
+        raise ConfigError(f"rollouts must be >= 1, got {n_rollouts}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    policy = experiment.policy
+    n_stages = len(policy.stages)
+    scenarios = experiment.evaluated_scenarios
+    policy_plan = plan_policy(policy)
+    world_plans = {
+        name: plan_world(policy, experiment.service, experiment.noise, scenario)
+        for name, scenario in scenarios.items()
+    }
+    tallies = {name: Tally.empty(n_stages) for name in scenarios}
+    for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts):
+        for name, world_plan in world_plans.items():
+            outcomes = decide_threshold(observe(draws, world_plan), policy_plan)
+            tallies[name] = tallies[name] + Tally.of(outcomes, n_stages)
+        if on_chunk is not None:
+            on_chunk(draws.n_rollouts)
+    return ExperimentEstimate(
+        experiment=experiment.name,
+        seed=seed,
+        n_rollouts=n_rollouts,
+        healthy_scenario=experiment.healthy_scenario,
+        scenarios=tuple(
+            ScenarioEstimate.of(tallies[name], policy, name, scenario.healthy)
+            for name, scenario in scenarios.items()
+        ),
+    )
+
+
+def _chunk_draws(
+    seed: int, n_rollouts: int, n_steps: int, chunk_rollouts: int
+) -> Iterator[GaussianDraws]:
+    for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
+        yield draw_gaussian(seed, start, stop, n_steps)

@@ -1,0 +1,187 @@
+"""One rollout, step by step, in the seed's vocabulary of phases and snapshots.
+
+The trace of seed ``s`` is rollout 0 of a run with seed ``s``: same draws, same kernels,
+so what it shows is exactly what the engine decided for that rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from canary_mc.engine.draws import draw_gaussian
+from canary_mc.engine.kernels import REASON_ERROR, REASONS, decide_threshold, observe
+from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.errors import ConfigError
+from canary_mc.model import Experiment
+
+PROGRESSIVE_TRAFFIC_PCT = 50.0
+"""A rollout is ``progressive`` once a stage at this much traffic or more has passed."""
+
+
+class RolloutPhase(Enum):
+    """The seed's rollout state machine."""
+
+    NOT_STARTED = "not_started"
+    CANARY = "canary"
+    PROGRESSIVE = "progressive"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+
+
+@dataclass(frozen=True)
+class StepSnapshot:
+    """What the controller saw at one evaluation step, and what it concluded.
+
+    Rates are fractions, latencies ms, traffic percent. ``phase`` is the rollout's phase
+    while the step was evaluated; ``verdict`` is ``"pass"``, ``"error"`` or ``"latency"``.
+    """
+
+    step: int
+    stage: str
+    stage_index: int
+    traffic_pct: float
+    canary_error_rate: float
+    baseline_error_rate: float
+    error_delta: float
+    error_threshold: float
+    canary_latency_ms: float
+    baseline_latency_ms: float
+    latency_delta_ms: float
+    latency_threshold_ms: float
+    phase: RolloutPhase
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The seed demo's snapshot fields (same rounding), plus the step index."""
+        return {
+            "step": self.step,
+            "stage": self.stage,
+            "canary_err": round(self.canary_error_rate, 4),
+            "baseline_err": round(self.baseline_error_rate, 4),
+            "error_delta": round(self.error_delta, 4),
+            "canary_lat_ms": round(self.canary_latency_ms, 1),
+            "baseline_lat_ms": round(self.baseline_latency_ms, 1),
+            "traffic_pct": self.traffic_pct,
+        }
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A single rollout from start to decision.
+
+    Attributes
+    ----------
+    phase : RolloutPhase
+        ``COMPLETED`` or ``ROLLED_BACK``.
+    stages_completed : int
+        Stages passed in full before the decision.
+    rollback_reason : str
+        The seed's wording, with the numbers behind it; empty if completed.
+    snapshots : tuple of StepSnapshot
+        Every evaluated step, up to and including the decision.
+    """
+
+    experiment: str
+    scenario: str
+    seed: int
+    phase: RolloutPhase
+    stages_completed: int
+    total_stages: int
+    rollback_reason: str
+    snapshots: tuple[StepSnapshot, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The seed demo's output fields."""
+        return {
+            "phase": self.phase.value,
+            "stages_completed": self.stages_completed,
+            "total_stages": self.total_stages,
+            "rollback_reason": self.rollback_reason,
+            "snapshots": [s.to_dict() for s in self.snapshots],
+        }
+
+
+def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = None) -> Trace:
+    """Simulate rollout 0 of ``experiment`` under ``scenario`` and record every step.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    scenario : str
+        A key of ``experiment.evaluated_scenarios``.
+    seed : int, optional
+        Overrides ``experiment.seed``.
+    """
+    scenarios = experiment.evaluated_scenarios
+    if scenario not in scenarios:
+        known = ", ".join(repr(name) for name in scenarios)
+        raise ConfigError(f"scenario must be one of {known}, got {scenario!r}")
+    seed = experiment.seed if seed is None else seed
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    policy = experiment.policy
+    policy_plan = plan_policy(policy)
+    world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
+    observations = observe(draw_gaussian(seed, 0, 1, policy.n_steps), world_plan)
+    outcome = decide_threshold(observations, policy_plan)
+    steps_run = int(outcome.steps_run[0])
+    rolled_back = bool(outcome.rolled_back[0])
+
+    phase = RolloutPhase.CANARY
+    stages_completed = 0
+    snapshots = []
+    for step in range(steps_run):
+        stage_index = int(policy_plan.stage_index[step])
+        stage = policy.stages[stage_index]
+        error_delta = float(observations.error_delta[0, step])
+        latency_delta = float(observations.latency_delta_ms[0, step])
+        is_decision = rolled_back and step == steps_run - 1
+        verdict = REASONS[int(outcome.reason[0])] if is_decision else "pass"
+        snapshots.append(
+            StepSnapshot(
+                step=step,
+                stage=stage.name,
+                stage_index=stage_index,
+                traffic_pct=stage.traffic_pct,
+                canary_error_rate=world_plan.error_rate + error_delta,
+                baseline_error_rate=world_plan.error_rate,
+                error_delta=error_delta,
+                error_threshold=float(policy_plan.error_threshold[step]),
+                canary_latency_ms=world_plan.latency_ms + latency_delta,
+                baseline_latency_ms=world_plan.latency_ms,
+                latency_delta_ms=latency_delta,
+                latency_threshold_ms=float(policy_plan.latency_threshold_ms[step]),
+                phase=phase,
+                verdict=verdict,
+            )
+        )
+        if not is_decision and policy_plan.step_in_stage[step] == stage.duration_steps - 1:
+            stages_completed = stage_index + 1
+            if stage.traffic_pct >= PROGRESSIVE_TRAFFIC_PCT:
+                phase = RolloutPhase.PROGRESSIVE
+
+    reason = ""
+    if rolled_back:
+        last = snapshots[-1]
+        if int(outcome.reason[0]) == REASON_ERROR:
+            reason = (
+                f"Error rate delta {last.error_delta:.4f} exceeds threshold "
+                f"{last.error_threshold:g} at stage {last.stage!r}, step {last.step}"
+            )
+        else:
+            reason = (
+                f"Latency delta {last.latency_delta_ms:.1f}ms exceeds threshold "
+                f"{last.latency_threshold_ms:g}ms at stage {last.stage!r}, step {last.step}"
+            )
+    return Trace(
+        experiment=experiment.name,
+        scenario=scenario,
+        seed=seed,
+        phase=RolloutPhase.ROLLED_BACK if rolled_back else RolloutPhase.COMPLETED,
+        stages_completed=stages_completed,
+        total_stages=len(policy.stages),
+        rollback_reason=reason,
+        snapshots=tuple(snapshots),
+    )

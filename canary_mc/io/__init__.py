@@ -1,0 +1,1 @@
+"""Everything that touches files or the terminal. The engine never imports this package."""

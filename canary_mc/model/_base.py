@@ -1,0 +1,42 @@
+"""Shared base for the frozen, validated domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+
+class Frozen(BaseModel):
+    """Immutable pydantic model: unknown keys rejected, no NaN or infinity accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def raise_at(model: str, errors: Sequence[tuple[tuple[str | int, ...], str, Any]]) -> None:
+    """Raise one ``ValidationError`` whose errors point at exact field locations.
+
+    Cross-field rules (unique names, references between sections) are checked in
+    ``model_validator(mode="after")`` hooks; this keeps their messages attached to the
+    offending field, so the file loader can report its line and column.
+
+    Parameters
+    ----------
+    model : str
+        Title of the model raising the error.
+    errors : sequence of (loc, message, input)
+        ``loc`` is relative to the model being validated; pydantic prefixes the parent path.
+    """
+    raise ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", message),
+                loc=loc,
+                input=value,
+            )
+            for loc, message, value in errors
+        ],
+    )

@@ -1,0 +1,102 @@
+"""The rollout policy: stages, thresholds and the decision rule."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from canary_mc.model._base import Frozen, raise_at
+
+
+class Stage(Frozen):
+    """One traffic stage of a canary rollout.
+
+    Parameters
+    ----------
+    name : str
+        Unique name within the policy, e.g. ``"canary-5pct"``.
+    traffic_pct : float
+        Percentage of traffic (not a fraction) sent to the canary, in (0, 100].
+    duration_steps : int
+        Number of evaluation steps (bake time) spent in this stage, at least 1.
+    error_threshold : float
+        Largest allowed error-rate delta (canary minus baseline, as a fraction) before
+        ``Policy.error_threshold_scale`` is applied; at least 0.
+    latency_threshold_ms : float, optional
+        Per-stage latency-delta limit in ms; ``None`` uses ``Policy.latency_threshold_ms``.
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    traffic_pct: Annotated[float, Field(gt=0, le=100)]
+    duration_steps: Annotated[int, Field(ge=1)] = 1
+    error_threshold: Annotated[float, Field(ge=0)]
+    latency_threshold_ms: Annotated[float | None, Field(ge=0)] = None
+
+
+class Policy(Frozen):
+    """A canary rollout policy.
+
+    Parameters
+    ----------
+    stages : tuple of Stage
+        Non-empty, with unique names, in rollout order.
+    latency_threshold_ms : float
+        Largest allowed latency delta (canary minus baseline) in ms, for every stage
+        without its own ``latency_threshold_ms``. Default 50, as in the seed.
+    error_threshold_scale : float
+        Multiplies every stage's ``error_threshold``, so one number tightens (< 1) or
+        loosens (> 1) the whole policy. Default 1.
+    rule : {"threshold"}
+        The decision rule. ``threshold`` rolls back at the first step whose error delta
+        or latency delta strictly exceeds its limit.
+    """
+
+    stages: tuple[Stage, ...]
+    latency_threshold_ms: Annotated[float, Field(ge=0)] = 50.0
+    error_threshold_scale: Annotated[float, Field(ge=0)] = 1.0
+    rule: Literal["threshold"] = "threshold"
+
+    @field_validator("stages")
+    @classmethod
+    def _at_least_one_stage(cls, stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+        if not stages:
+            raise ValueError("must list at least one stage, got an empty list")
+        return stages
+
+    @model_validator(mode="after")
+    def _stage_names_unique(self) -> Policy:
+        seen: set[str] = set()
+        duplicates = []
+        for i, stage in enumerate(self.stages):
+            if stage.name in seen:
+                duplicates.append(
+                    (
+                        ("stages", i, "name"),
+                        f"stage names must be unique, got {stage.name!r} twice",
+                        stage.name,
+                    )
+                )
+            seen.add(stage.name)
+        if duplicates:
+            raise_at("Policy", duplicates)
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Total number of evaluation steps: the sum of the stages' ``duration_steps``."""
+        return sum(stage.duration_steps for stage in self.stages)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """Stage names in rollout order."""
+        return tuple(stage.name for stage in self.stages)
+
+    def stage_index(self, ref: str | int) -> int:
+        """Index of a stage given by name or 0-based index; ``KeyError`` if there is none."""
+        if isinstance(ref, int):
+            if 0 <= ref < len(self.stages):
+                return ref
+        elif ref in self.stage_names:
+            return self.stage_names.index(ref)
+        raise KeyError(ref)

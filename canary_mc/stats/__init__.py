@@ -1,0 +1,1 @@
+"""Estimators and confidence intervals: counts in, rates with intervals out."""

@@ -1,0 +1,153 @@
+"""Estimates with confidence intervals, built from a :class:`~canary_mc.stats.tally.Tally`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from canary_mc.model import Policy
+from canary_mc.stats.intervals import mean_interval, wilson_interval
+from canary_mc.stats.tally import Tally
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion estimated from ``events`` out of ``n``, with its 95% Wilson interval."""
+
+    events: int
+    n: int
+    rate: float
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, events: int, n: int) -> Rate:
+        lo, hi = wilson_interval(events, n)
+        return cls(events=events, n=n, rate=events / n, lo=float(lo), hi=float(hi))
+
+
+@dataclass(frozen=True)
+class StageRollbacks:
+    """Fraction of all rollouts rolled back in one stage."""
+
+    stage: str
+    stage_index: int
+    traffic_pct: float
+    rollback_fraction: Rate
+
+
+@dataclass(frozen=True)
+class ScenarioEstimate:
+    """Aggregates of one configuration and scenario.
+
+    Attributes
+    ----------
+    scenario : str
+    healthy : bool
+        The scenario has no effect, so every rollback is a false alarm.
+    rollback : Rate
+        Rollbacks out of all rollouts.
+    completed : Rate
+        Rollouts that passed every step.
+    stages : tuple of StageRollbacks
+        Where the rollbacks happened; fractions of all rollouts, in stage order.
+    rollbacks_by_reason : dict of str to int
+        ``{"error": ..., "latency": ...}``.
+    mean_steps_to_decision, mean_steps_lo, mean_steps_hi : float
+        Mean number of steps until rollback or completion, with a 95% interval.
+    """
+
+    scenario: str
+    healthy: bool
+    rollback: Rate
+    completed: Rate
+    stages: tuple[StageRollbacks, ...]
+    rollbacks_by_reason: dict[str, int]
+    mean_steps_to_decision: float
+    mean_steps_lo: float
+    mean_steps_hi: float
+
+    @classmethod
+    def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
+        n = tally.n_rollouts
+        mean, lo, hi = mean_interval(tally.steps_sum, tally.steps_sq_sum, n)
+        return cls(
+            scenario=scenario,
+            healthy=healthy,
+            rollback=Rate.of(tally.rollbacks, n),
+            completed=Rate.of(n - tally.rollbacks, n),
+            stages=tuple(
+                StageRollbacks(stage.name, i, stage.traffic_pct, Rate.of(count, n))
+                for i, (stage, count) in enumerate(
+                    zip(policy.stages, tally.rollbacks_by_stage, strict=True)
+                )
+            ),
+            rollbacks_by_reason={
+                "error": tally.error_rollbacks,
+                "latency": tally.latency_rollbacks,
+            },
+            mean_steps_to_decision=mean,
+            mean_steps_lo=lo,
+            mean_steps_hi=hi,
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentEstimate:
+    """Every scenario of one experiment run, with the healthy one's rate as false alarms."""
+
+    experiment: str
+    seed: int
+    n_rollouts: int
+    healthy_scenario: str
+    scenarios: tuple[ScenarioEstimate, ...]
+
+    @property
+    def false_alarm(self) -> Rate:
+        """Rollback rate of the healthy scenario."""
+        return next(s.rollback for s in self.scenarios if s.scenario == self.healthy_scenario)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat, JSON-ready dict per scenario (the ``run --json`` output)."""
+        false_alarm = self.false_alarm
+        rows = []
+        for s in self.scenarios:
+            rows.append(
+                {
+                    "experiment": self.experiment,
+                    "seed": self.seed,
+                    "scenario": s.scenario,
+                    "healthy": s.healthy,
+                    "n_rollouts": s.rollback.n,
+                    "rollbacks": s.rollback.events,
+                    "rollback_rate": s.rollback.rate,
+                    "rollback_rate_lo": s.rollback.lo,
+                    "rollback_rate_hi": s.rollback.hi,
+                    "false_alarm_rate": false_alarm.rate,
+                    "false_alarm_rate_lo": false_alarm.lo,
+                    "false_alarm_rate_hi": false_alarm.hi,
+                    "detection_rate": None if s.healthy else s.rollback.rate,
+                    "completed_rate": s.completed.rate,
+                    "completed_rate_lo": s.completed.lo,
+                    "completed_rate_hi": s.completed.hi,
+                    "rollbacks_by_reason": dict(s.rollbacks_by_reason),
+                    "mean_steps_to_decision": s.mean_steps_to_decision,
+                    "mean_steps_to_decision_lo": s.mean_steps_lo,
+                    "mean_steps_to_decision_hi": s.mean_steps_hi,
+                    "stages": [
+                        {
+                            "stage": st.stage,
+                            "stage_index": st.stage_index,
+                            "traffic_pct": st.traffic_pct,
+                            "rollback_fraction": st.rollback_fraction.rate,
+                            "rollback_fraction_lo": st.rollback_fraction.lo,
+                            "rollback_fraction_hi": st.rollback_fraction.hi,
+                        }
+                        for st in s.stages
+                    ],
+                }
+            )
+        return rows
+
+
+__all__ = ["ExperimentEstimate", "Rate", "ScenarioEstimate", "StageRollbacks"]

@@ -1,0 +1,71 @@
+"""Confidence intervals for the rates canary-mc prints."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+CONFIDENCE = 0.95
+"""Two-sided confidence level of every interval canary-mc reports."""
+
+
+def wilson_interval(
+    successes: int | np.ndarray, n: int | np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion (no continuity correction).
+
+    Chosen over the normal (Wald) interval because it keeps close to its nominal
+    coverage for rates near 0 or 1 and for small ``n``, which is where false-alarm
+    rates live.
+
+    Parameters
+    ----------
+    successes : int or ndarray of int
+        Number of events, ``0 <= successes <= n``.
+    n : int or ndarray of int
+        Number of trials, > 0.
+    confidence : float
+        Two-sided level in (0, 1).
+
+    Returns
+    -------
+    lo, hi : ndarray of float64
+        Bounds in [0, 1], broadcast to the shape of the inputs.
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval(5, 100)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.0215, 0.1118)
+    """
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    n = np.asarray(n, dtype=np.float64)
+    p = np.asarray(successes, dtype=np.float64) / n
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z / denominator * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def mean_interval(
+    total: float, total_sq: float, n: int, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """Normal-approximation interval for a mean, from its sum and sum of squares.
+
+    Parameters
+    ----------
+    total, total_sq : float
+        Sum and sum of squares of the ``n`` observations.
+    n : int
+        Number of observations, > 0.
+
+    Returns
+    -------
+    mean, lo, hi : float
+    """
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    mean = total / n
+    variance = max(total_sq / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
+    half = z * (variance / n) ** 0.5
+    return mean, mean - half, mean + half
