@@ -1,0 +1,128 @@
+"""The command line end to end: exit codes, messages, and what it prints."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from conftest import EXPERIMENTS
+from scipy import stats
+from typer.testing import CliRunner
+
+from canary_mc.cli.app import app
+
+SEED_YAML = str(EXPERIMENTS / "seed.yaml")
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_run_json_reports_every_scenario_with_intervals():
+    result = invoke("run", SEED_YAML, "--rollouts", "40000", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0]["scenario"] == "healthy"
+    healthy = rows[0]
+    assert healthy["healthy"] is True and healthy["detection_rate"] is None
+    for row in rows:
+        assert row["n_rollouts"] == 40000
+        assert row["rollback_rate_lo"] <= row["rollback_rate"] <= row["rollback_rate_hi"]
+        assert row["false_alarm_rate"] == healthy["rollback_rate"]
+        assert row["rollback_rate"] + row["completed_rate"] == pytest.approx(1)
+        assert sum(s["rollback_fraction"] for s in row["stages"]) == pytest.approx(
+            row["rollback_rate"]
+        )
+        assert sum(row["rollbacks_by_reason"].values()) == row["rollbacks"]
+        if not row["healthy"]:
+            assert row["detection_rate"] == row["rollback_rate"]
+    # Independent check of the headline number: the closed form of the seed's policy.
+    p = 1 - math.prod(stats.norm.cdf([4, 3, 2, 2, 1])) * stats.norm.cdf(5) ** 5
+    assert abs(healthy["rollback_rate"] - p) <= 4 * math.sqrt(p * (1 - p) / 40000)
+
+
+def test_run_table_shows_false_alarm_rate_with_interval():
+    result = invoke("run", SEED_YAML, "--rollouts", "20000", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "false-alarm rate (healthy):" in result.stdout
+    assert "20,000 rollouts per scenario, seed 3" in result.stdout
+    assert "error-regression" in result.stdout and "full-100pct" in result.stdout
+
+
+def test_seed_option_changes_results_and_is_reproducible():
+    a = invoke("run", SEED_YAML, "--rollouts", "5000", "--seed", "1", "--json").stdout
+    b = invoke("run", SEED_YAML, "--rollouts", "5000", "--seed", "1", "--json").stdout
+    c = invoke("run", SEED_YAML, "--rollouts", "5000", "--seed", "2", "--json").stdout
+    assert a == b != c
+
+
+def test_trace_json_matches_the_seed_demo_shape():
+    result = invoke("trace", SEED_YAML, "--seed", "42", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) == {"phase", "stages_completed", "total_stages", "rollback_reason", "snapshots"}
+    assert out["total_stages"] == 5
+    assert out["snapshots"][0]["stage"] == "canary-1pct"
+    assert out["snapshots"][0]["baseline_err"] == 0.01
+
+
+def test_trace_table_names_the_decision():
+    result = invoke("trace", SEED_YAML, "--seed", "1", "--scenario", "error-regression")
+    assert result.exit_code == 0, result.output
+    assert "scenario 'error-regression', seed 1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.yaml"], "error: missing.yaml: no such file"),
+        (["trace", SEED_YAML, "--scenario", "nope"], "error: scenario must be one of"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.output
+
+
+def test_bad_file_reports_location_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "policy:\n  stages:\n    - {name: a, traffic_pct: 120, error_threshold: 0.01}\n"
+        "service: {error_rate: 0.01, latency_ms: 100}\n"
+        "noise: {error_sigma: 0, latency_sigma_ms: 0}\n"
+    )
+    result = invoke("run", str(bad))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {bad}:3:30: policy.stages[0].traffic_pct: must be at most 100, got 120\n"
+    )
+    assert result.stdout == ""
+
+
+def test_validate_checks_every_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rollouts: 0\n")
+    result = invoke("validate", SEED_YAML, str(bad))
+    assert result.exit_code == 2
+    assert f"{SEED_YAML}: ok" in result.stdout
+    assert f"{bad}:1:11: rollouts: must be at least 1, got 0" in result.stderr
+    assert f"{bad}:1:1: policy: required key is missing" in result.stderr
+    assert invoke("validate", SEED_YAML).exit_code == 0
+
+
+def test_invalid_option_value_exits_2():
+    assert invoke("run", SEED_YAML, "--rollouts", "0").exit_code == 2
+
+
+def test_python_dash_m_works():
+    result = subprocess.run(
+        [sys.executable, "-m", "canary_mc", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "trace" in result.stdout and "run" in result.stdout

@@ -1,0 +1,155 @@
+"""Experiment files: safe YAML, and every problem reported as file:line:col: path: message."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from conftest import EXPERIMENTS
+
+from canary_mc.errors import ExperimentFileError
+from canary_mc.io.experiment_file import load_experiment
+
+VALID = """\
+seed: 1
+rollouts: 1000
+policy:
+  stages:
+    - {name: a, traffic_pct: 1, error_threshold: 0.02}
+    - name: b
+      traffic_pct: 100
+      duration_steps: 2
+      error_threshold: 0.01
+service: {error_rate: 0.01, latency_ms: 100}
+noise: {error_sigma: 0.005, latency_sigma_ms: 10}
+scenarios:
+  slow: {latency_delta_ms: 20, onset_stage: b}
+"""
+
+
+def write(tmp_path, text, name="exp.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path) -> list[str]:
+    with pytest.raises(ExperimentFileError) as info:
+        load_experiment(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_valid_file_loads_with_default_name(tmp_path):
+    experiment = load_experiment(write(tmp_path, VALID))
+    assert experiment.name == "exp"
+    assert experiment.policy.n_steps == 3
+    assert experiment.scenarios["slow"].onset_stage == "b"
+
+
+def test_exponent_without_dot_is_a_number(tmp_path):
+    """YAML 1.2: ``1e6`` is a float, which an integer field accepts when it is whole."""
+    experiment = load_experiment(write(tmp_path, VALID.replace("rollouts: 1000", "rollouts: 1e6")))
+    assert experiment.rollouts == 1_000_000
+    assert isinstance(experiment.rollouts, int)
+
+
+BAD = {
+    "unknown key": (
+        VALID.replace("      duration_steps: 2", "      duraton_steps: 2"),
+        [
+            "{f}:8:7: policy.stages[1].duraton_steps: unknown key 'duraton_steps'; expected one of:"
+            " name, traffic_pct, duration_steps, error_threshold, latency_threshold_ms"
+        ],
+    ),
+    "unknown top-level key": (
+        VALID + "colour: blue\n",
+        [
+            "{f}:14:1: colour: unknown key 'colour'; expected one of: name, description, seed,"
+            " rollouts, policy, service, noise, scenarios"
+        ],
+    ),
+    "wrong type": (
+        VALID.replace("error_sigma: 0.005", "error_sigma: high"),
+        ["{f}:11:22: noise.error_sigma: must be a number, got 'high'"],
+    ),
+    "out of range": (
+        VALID.replace("traffic_pct: 100", "traffic_pct: 120"),
+        ["{f}:7:20: policy.stages[1].traffic_pct: must be at most 100, got 120"],
+    ),
+    "fractional integer": (
+        VALID.replace("rollouts: 1000", "rollouts: 10.5"),
+        ["{f}:2:11: rollouts: must be a whole number, got 10.5"],
+    ),
+    "missing key": (
+        VALID.replace(
+            "service: {error_rate: 0.01, latency_ms: 100}", "service: {error_rate: 0.01}"
+        ),
+        ["{f}:10:10: service.latency_ms: required key is missing"],
+    ),
+    "empty stage list": (
+        "policy: {stages: []}\nservice: {error_rate: 0.01, latency_ms: 100}\n"
+        "noise: {error_sigma: 0.005, latency_sigma_ms: 10}\n",
+        ["{f}:1:18: policy.stages: must list at least one stage, got an empty list"],
+    ),
+    "duplicate stage name": (
+        VALID.replace("name: b", "name: a"),
+        ["{f}:6:13: policy.stages[1].name: stage names must be unique, got 'a' twice"],
+    ),
+    "bad onset stage": (
+        VALID.replace("onset_stage: b", "onset_stage: c"),
+        [
+            "{f}:13:45: scenarios.slow.onset_stage: must name a stage ('a', 'b') or be a 0-based"
+            " index below 2, got 'c'"
+        ],
+    ),
+    "unknown rule": (
+        VALID.replace("policy:\n", "policy:\n  rule: vibes\n"),
+        ["{f}:4:9: policy.rule: must be one of 'threshold', got 'vibes'"],
+    ),
+    "every problem at once": (
+        VALID.replace("seed: 1", "seed: -1").replace("error_sigma: 0.005", "error_sigma: -2"),
+        [
+            "{f}:1:7: seed: must be at least 0, got -1",
+            "{f}:11:22: noise.error_sigma: must be at least 0, got -2",
+        ],
+    ),
+    "yaml syntax error": (
+        "policy: [\n",
+        [
+            "{f}:2:1: invalid YAML: while parsing a flow node expected the node content, but found"
+            " '<stream end>'"
+        ],
+    ),
+    "duplicate yaml key": (
+        VALID + "seed: 2\n",
+        [
+            '{f}:14:1: invalid YAML: while constructing a mapping found duplicate key "seed" with'
+            ' value "2" (original value: "1")'
+        ],
+    ),
+    "python object tag": (
+        VALID.replace("seed: 1", "seed: !!python/object/apply:os.system ['true']"),
+        [
+            "{f}:1:7: seed: YAML tags are not allowed, got tag:yaml.org,2002:python/object/apply:"
+            "os.system"
+        ],
+    ),
+    "not a mapping": ("- 1\n- 2\n", ["{f}:1:1: must be a mapping of keys to values, got a list"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_files_report_exact_messages(tmp_path, case):
+    text, expected = BAD[case]
+    path = write(tmp_path, text)
+    assert problems_of(path) == [e.format(f=path) for e in expected]
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    assert problems_of(path) == [f"{path}: no such file"]
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_are_valid(path):
+    assert load_experiment(path).name == path.stem

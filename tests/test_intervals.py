@@ -1,0 +1,49 @@
+"""Confidence intervals agree with scipy's implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from canary_mc.stats.intervals import mean_interval, wilson_interval
+
+
+@given(n=st.integers(1, 10**7), data=st.data())
+def test_wilson_matches_scipy(n, data):
+    k = data.draw(st.integers(0, n))
+    lo, hi = wilson_interval(k, n)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert float(lo) == pytest.approx(ci.low, abs=1e-12)
+    assert float(hi) == pytest.approx(ci.high, abs=1e-12)
+
+
+def test_wilson_is_vectorized():
+    lo, hi = wilson_interval(np.array([0, 5, 100]), np.array([100, 100, 100]))
+    assert lo.shape == hi.shape == (3,)
+    assert lo[0] == 0 and hi[2] == 1
+
+
+def test_wilson_coverage_near_zero():
+    """Near p = 0, where false alarms live, Wilson keeps ~95% coverage (exact enumeration)."""
+    n, p = 200, 0.01
+    k = np.arange(n + 1)
+    lo, hi = wilson_interval(k, n)
+    coverage = stats.binom.pmf(k, n, p)[(lo <= p) & (p <= hi)].sum()
+    assert 0.93 <= coverage <= 0.99
+
+
+@given(values=st.lists(st.integers(1, 30), min_size=2, max_size=200))
+def test_mean_interval_matches_scipy_normal_interval(values):
+    x = np.array(values, dtype=float)
+    mean, lo, hi = mean_interval(x.sum(), (x * x).sum(), len(x))
+    want = (
+        stats.norm.interval(0.95, loc=x.mean(), scale=stats.sem(x))
+        if x.std() > 0
+        else (x.mean(), x.mean())
+    )
+    assert mean == pytest.approx(x.mean())
+    assert lo == pytest.approx(want[0], abs=1e-9)
+    assert hi == pytest.approx(want[1], abs=1e-9)
