@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.simulate import run_experiment
+from canary_mc.engine.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.kernels import rollout_outcomes
+from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.simulate import DEFAULT_CHUNK_ROLLOUTS, chunk_ranges, run_experiment
 from canary_mc.model import HEALTHY, Experiment
 from canary_mc.reference import reference_rollout
 
@@ -34,18 +37,34 @@ class Measurement:
 
 @dataclass(frozen=True)
 class EngineVsReference:
-    """The vectorized engine against the scalar reference on the same experiment."""
+    """The vectorized engine against the scalar reference on the same experiment.
+
+    Two ratios, both measured in the same run:
+
+    - ``end_to_end``: the engine (drawing included) against the seed's way of working,
+      a Python loop that draws each step's noise with ``random.gauss``;
+    - ``decisions``: the engine's kernels against the reference's decision loop, both
+      handed the same pre-drawn noise, so drawing is excluded from both.
+    """
 
     experiment: str
     engine: Measurement
     reference: Measurement
+    engine_kernels: Measurement
+    reference_decisions: Measurement
     cores: int
     numpy_version: str
     python_version: str
 
     @property
-    def speedup(self) -> float:
+    def end_to_end(self) -> float:
         return self.engine.rollouts_per_second / self.reference.rollouts_per_second
+
+    @property
+    def decisions(self) -> float:
+        return (
+            self.engine_kernels.rollouts_per_second / self.reference_decisions.rollouts_per_second
+        )
 
 
 def _best_of(repeats: int, work: Callable[[], object]) -> float:
@@ -66,24 +85,53 @@ def bench_engine_vs_reference(
 ) -> EngineVsReference:
     """Rollouts per second of the engine and of the scalar reference, healthy scenario.
 
-    The engine is timed end to end (drawing included) on one core. The reference is
-    handed pre-drawn noise and only its decision loop is timed, which flatters it.
+    Everything runs in this one process, so on one core.
     """
     healthy = experiment.model_copy(update={"scenarios": {"healthy": HEALTHY}})
-    engine_seconds = _best_of(repeats, lambda: run_experiment(healthy, rollouts=engine_rollouts))
     policy, service, noise = experiment.policy, experiment.service, experiment.noise
-    draws = draw_gaussian(experiment.seed, 0, reference_rollouts, policy.n_steps)
-    error_z, latency_z = draws.error_z.tolist(), draws.latency_z.tolist()
+    n_steps = policy.n_steps
 
-    def reference_loop() -> None:
+    engine_seconds = _best_of(repeats, lambda: run_experiment(healthy, rollouts=engine_rollouts))
+
+    def seed_style_loop() -> None:
+        rng = random.Random(experiment.seed)
+        for _ in range(reference_rollouts):
+            error_z = [rng.gauss(0.0, 1.0) for _ in range(n_steps)]
+            latency_z = [rng.gauss(0.0, 1.0) for _ in range(n_steps)]
+            reference_rollout(policy, service, noise, HEALTHY, error_z, latency_z)
+
+    reference_seconds = _best_of(repeats, seed_style_loop)
+
+    draws = draw_gaussian(experiment.seed, 0, engine_rollouts, n_steps)
+    policy_plan = plan_policy(policy)
+    world_plan = plan_world(policy, service, noise, HEALTHY)
+
+    def kernels() -> None:
+        for start, stop in chunk_ranges(engine_rollouts, DEFAULT_CHUNK_ROLLOUTS):
+            chunk = GaussianDraws(draws.error_z[start:stop], draws.latency_z[start:stop])
+            rollout_outcomes(chunk, world_plan, policy_plan)
+
+    kernel_seconds = _best_of(repeats, kernels)
+    error_z = draws.error_z[:reference_rollouts].tolist()
+    latency_z = draws.latency_z[:reference_rollouts].tolist()
+
+    def decisions() -> None:
         for i in range(reference_rollouts):
             reference_rollout(policy, service, noise, HEALTHY, error_z[i], latency_z[i])
 
-    reference_seconds = _best_of(repeats, reference_loop)
+    decision_seconds = _best_of(repeats, decisions)
     return EngineVsReference(
         experiment=experiment.name,
-        engine=Measurement("engine", engine_rollouts, engine_seconds),
-        reference=Measurement("scalar reference", reference_rollouts, reference_seconds),
+        engine=Measurement("engine, end to end", engine_rollouts, engine_seconds),
+        reference=Measurement(
+            "reference, drawing with random.gauss", reference_rollouts, reference_seconds
+        ),
+        engine_kernels=Measurement(
+            "engine kernels, pre-drawn noise", engine_rollouts, kernel_seconds
+        ),
+        reference_decisions=Measurement(
+            "reference decisions, pre-drawn noise", reference_rollouts, decision_seconds
+        ),
         cores=os.cpu_count() or 1,
         numpy_version=np.__version__,
         python_version=platform.python_version(),

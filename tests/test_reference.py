@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import noises, policies, scenarios, services
 
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import REASONS, decide_threshold, observe
+from canary_mc.engine.kernels import REASONS, decide_threshold, observe, rollout_outcomes
 from canary_mc.engine.schedule import plan_policy, plan_world
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.reference import reference_rollout
@@ -43,9 +44,14 @@ def test_engine_matches_reference_on_engine_draws(data, policy, service, noise):
     assert_matches_reference(policy, service, noise, scenario, draws, outcomes)
 
 
+@pytest.mark.parametrize("engine_path", [True, False], ids=["unclamped-engine", "clamped-trace"])
 @given(data=st.data(), policy=policies(), service=services, noise=noises)
-def test_kernels_match_reference_on_adversarial_draws(data, policy, service, noise):
-    """Draws chosen by hypothesis: zeros, exact grid values and extremes hit the ties."""
+def test_kernels_match_reference_on_adversarial_draws(engine_path, data, policy, service, noise):
+    """Draws chosen by hypothesis: zeros, exact grid values and extremes hit the ties.
+
+    Both the engine's path (no clamp) and the trace's path (clamped observations) must
+    decide exactly as the reference, which clamps as the seed does.
+    """
     scenario = data.draw(scenarios(policy))
     shape = (8, policy.n_steps)
     elements = st.one_of(
@@ -56,7 +62,9 @@ def test_kernels_match_reference_on_adversarial_draws(data, policy, service, noi
         error_z=data.draw(hnp.arrays(np.float64, shape, elements=elements)),
         latency_z=data.draw(hnp.arrays(np.float64, shape, elements=elements)),
     )
-    outcomes = decide_threshold(
-        observe(draws, plan_world(policy, service, noise, scenario)), plan_policy(policy)
-    )
+    world, plan = plan_world(policy, service, noise, scenario), plan_policy(policy)
+    if engine_path:
+        outcomes = rollout_outcomes(draws, world, plan)
+    else:
+        outcomes = decide_threshold(observe(draws, world), plan)
     assert_matches_reference(policy, service, noise, scenario, draws, outcomes)

@@ -141,7 +141,12 @@ def bench(
                     "experiment": result.experiment,
                     "engine_rollouts_per_second": result.engine.rollouts_per_second,
                     "reference_rollouts_per_second": result.reference.rollouts_per_second,
-                    "speedup": result.speedup,
+                    "end_to_end_ratio": result.end_to_end,
+                    "engine_kernel_rollouts_per_second": result.engine_kernels.rollouts_per_second,
+                    "reference_decision_rollouts_per_second": (
+                        result.reference_decisions.rollouts_per_second
+                    ),
+                    "decisions_ratio": result.decisions,
                     "cores": result.cores,
                     "numpy": result.numpy_version,
                     "python": result.python_version,

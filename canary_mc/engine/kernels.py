@@ -65,7 +65,7 @@ class Outcomes:
         return self.rolled_back.shape[0]
 
 
-def observe(draws: GaussianDraws, world: WorldPlan) -> Observations:
+def observe(draws: GaussianDraws, world: WorldPlan, *, clamp: bool = True) -> Observations:
     """Observed deltas under the Gaussian model.
 
     The canary's observed rate is ``max(0, base + effect + sigma * z)``; its delta from
@@ -79,6 +79,11 @@ def observe(draws: GaussianDraws, world: WorldPlan) -> Observations:
         Arrays of shape ``(n_rollouts, n_steps)``.
     world : WorldPlan
         Effects of shape ``(n_steps,)``.
+    clamp : bool
+        Apply the ``max(..., -base)`` clamp. Decisions against thresholds ``>= 0`` do not
+        need it: a clamped delta is ``-base <= 0 <= threshold`` and passes, and so does
+        the unclamped value below it. The engine skips it for speed; the trace and the
+        scalar reference keep it, and the reference tests hold the two paths equal.
 
     Returns
     -------
@@ -87,11 +92,17 @@ def observe(draws: GaussianDraws, world: WorldPlan) -> Observations:
     """
     error_delta = world.error_sigma * draws.error_z
     error_delta += world.error_effect
-    np.maximum(error_delta, -world.error_rate, out=error_delta)
     latency_delta = world.latency_sigma_ms * draws.latency_z
     latency_delta += world.latency_effect_ms
-    np.maximum(latency_delta, -world.latency_ms, out=latency_delta)
+    if clamp:
+        np.maximum(error_delta, -world.error_rate, out=error_delta)
+        np.maximum(latency_delta, -world.latency_ms, out=latency_delta)
     return Observations(error_delta=error_delta, latency_delta_ms=latency_delta)
+
+
+# Failure code of a step: bit 0 = error limit exceeded, bit 1 = latency limit exceeded.
+# Both at once is an error rollback, because the seed checks the error rate first.
+_REASON_OF_CODE = np.array([REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR], np.int8)
 
 
 def decide_threshold(observations: Observations, policy: PolicyPlan) -> Outcomes:
@@ -112,20 +123,24 @@ def decide_threshold(observations: Observations, policy: PolicyPlan) -> Outcomes
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    error_fails = observations.error_delta > policy.error_threshold
-    fails = observations.latency_delta_ms > policy.latency_threshold_ms
-    fails |= error_fails
-    first = fails.argmax(axis=1)
-    rolled_back = fails[np.arange(first.shape[0]), first]
-    error_first = error_fails[np.arange(first.shape[0]), first]
-    reason = np.where(
-        rolled_back, np.where(error_first, REASON_ERROR, REASON_LATENCY), REASON_NONE
-    ).astype(np.int8)
-    decision_step = np.where(rolled_back, first, -1)
+    code = (observations.error_delta > policy.error_threshold).view(np.uint8)
+    code |= (observations.latency_delta_ms > policy.latency_threshold_ms).view(np.uint8) << 1
+    first = (code != 0).argmax(axis=1)
+    first_code = code[np.arange(first.shape[0]), first]
+    rolled_back = first_code != 0
     return Outcomes(
         rolled_back=rolled_back,
-        decision_step=decision_step,
+        decision_step=np.where(rolled_back, first, -1),
         decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=reason,
+        reason=_REASON_OF_CODE[first_code],
         steps_run=np.where(rolled_back, first + 1, policy.n_steps),
     )
+
+
+def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """The engine's kernel: draws of shape ``(n_rollouts, n_steps)`` to outcomes.
+
+    Identical to ``decide_threshold(observe(draws, world), policy)``; it skips the clamp,
+    which cannot change a decision (see :func:`observe`).
+    """
+    return decide_threshold(observe(draws, world, clamp=False), policy)

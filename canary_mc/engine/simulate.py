@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import Outcomes, decide_threshold, observe
+from canary_mc.engine.kernels import Outcomes, rollout_outcomes
 from canary_mc.engine.schedule import plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.errors import ConfigError
@@ -21,8 +21,9 @@ from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
 from canary_mc.stats.tally import Tally
 
-DEFAULT_CHUNK_ROLLOUTS = 16 * BLOCK_ROLLOUTS
-"""Rollouts per chunk by default: about 20 MB of working arrays for 13 steps."""
+DEFAULT_CHUNK_ROLLOUTS = 4 * BLOCK_ROLLOUTS
+"""Rollouts per chunk by default: a few MB of working arrays, cache-friendly (measured
+fastest of 1 to 64 blocks on seed.yaml)."""
 
 
 def chunk_ranges(n_rollouts: int, chunk_rollouts: int) -> Iterator[tuple[int, int]]:
@@ -64,7 +65,7 @@ def simulate_outcomes(
     policy_plan = plan_policy(policy)
     world_plan = plan_world(policy, service, noise, scenario)
     parts = [
-        decide_threshold(observe(draws, world_plan), policy_plan)
+        rollout_outcomes(draws, world_plan, policy_plan)
         for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts)
     ]
     return Outcomes(
@@ -118,7 +119,7 @@ def run_experiment(
     tallies = {name: Tally.empty(n_stages) for name in scenarios}
     for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts):
         for name, world_plan in world_plans.items():
-            outcomes = decide_threshold(observe(draws, world_plan), policy_plan)
+            outcomes = rollout_outcomes(draws, world_plan, policy_plan)
             tallies[name] = tallies[name] + Tally.of(outcomes, n_stages)
         if on_chunk is not None:
             on_chunk(draws.n_rollouts)
