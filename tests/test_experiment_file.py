@@ -76,6 +76,10 @@ BAD = {
         VALID.replace("traffic_pct: 100", "traffic_pct: 120"),
         ["{f}:7:20: policy.stages[1].traffic_pct: must be at most 100, got 120"],
     ),
+    "boolean for a number": (
+        VALID.replace("duration_steps: 2", "duration_steps: true"),
+        ["{f}:8:23: policy.stages[1].duration_steps: must be a number, got true"],
+    ),
     "fractional integer": (
         VALID.replace("rollouts: 1000", "rollouts: 10.5"),
         ["{f}:2:11: rollouts: must be a whole number, got 10.5"],

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+
+def _not_a_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true/false as 1/0; in an experiment file that is a typo.
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {'true' if value else 'false'}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+"""A finite real number; booleans are rejected."""
+
+Count = Annotated[int, BeforeValidator(_not_a_bool)]
+"""A whole number (``1e6`` is accepted, ``2.5`` is not); booleans are rejected."""
 
 
 class Frozen(BaseModel):

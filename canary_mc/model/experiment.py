@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from canary_mc.model._base import Frozen, raise_at
+from canary_mc.model._base import Count, Frozen, raise_at
 from canary_mc.model.policy import Policy
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
@@ -34,8 +34,8 @@ class Experiment(Frozen):
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
-    rollouts: Annotated[int, Field(ge=1)] = 10_000
+    seed: Annotated[Count, Field(ge=0)] = 0
+    rollouts: Annotated[Count, Field(ge=1)] = 10_000
     policy: Policy
     service: Service
     noise: Noise

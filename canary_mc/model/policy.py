@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from canary_mc.model._base import Frozen, raise_at
+from canary_mc.model._base import Count, Frozen, Number, raise_at
 
 
 class Stage(Frozen):
@@ -28,10 +28,10 @@ class Stage(Frozen):
     """
 
     name: Annotated[str, Field(min_length=1)]
-    traffic_pct: Annotated[float, Field(gt=0, le=100)]
-    duration_steps: Annotated[int, Field(ge=1)] = 1
-    error_threshold: Annotated[float, Field(ge=0)]
-    latency_threshold_ms: Annotated[float | None, Field(ge=0)] = None
+    traffic_pct: Annotated[Number, Field(gt=0, le=100)]
+    duration_steps: Annotated[Count, Field(ge=1)] = 1
+    error_threshold: Annotated[Number, Field(ge=0)]
+    latency_threshold_ms: Annotated[Number | None, Field(ge=0)] = None
 
 
 class Policy(Frozen):
@@ -53,8 +53,8 @@ class Policy(Frozen):
     """
 
     stages: tuple[Stage, ...]
-    latency_threshold_ms: Annotated[float, Field(ge=0)] = 50.0
-    error_threshold_scale: Annotated[float, Field(ge=0)] = 1.0
+    latency_threshold_ms: Annotated[Number, Field(ge=0)] = 50.0
+    error_threshold_scale: Annotated[Number, Field(ge=0)] = 1.0
     rule: Literal["threshold"] = "threshold"
 
     @field_validator("stages")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from canary_mc.model._base import Frozen
+from canary_mc.model._base import Frozen, Number
 
 
 class Service(Frozen):
@@ -20,8 +20,8 @@ class Service(Frozen):
         Baseline latency in ms, > 0.
     """
 
-    error_rate: Annotated[float, Field(ge=0, le=1)]
-    latency_ms: Annotated[float, Field(gt=0)]
+    error_rate: Annotated[Number, Field(ge=0, le=1)]
+    latency_ms: Annotated[Number, Field(gt=0)]
 
 
 class GaussianNoise(Frozen):
@@ -42,8 +42,8 @@ class GaussianNoise(Frozen):
     """
 
     model: Literal["gaussian"] = "gaussian"
-    error_sigma: Annotated[float, Field(ge=0)]
-    latency_sigma_ms: Annotated[float, Field(ge=0)]
+    error_sigma: Annotated[Number, Field(ge=0)]
+    latency_sigma_ms: Annotated[Number, Field(ge=0)]
 
 
 Noise = GaussianNoise
@@ -71,11 +71,11 @@ class Scenario(Frozen):
         Growth of the latency effect per step after onset, in ms per step.
     """
 
-    error_delta: float = 0.0
-    latency_delta_ms: float = 0.0
+    error_delta: Number = 0.0
+    latency_delta_ms: Number = 0.0
     onset_stage: str | int | None = None
-    error_ramp_per_step: float = 0.0
-    latency_ramp_ms_per_step: float = 0.0
+    error_ramp_per_step: Number = 0.0
+    latency_ramp_ms_per_step: Number = 0.0
 
     @field_validator("onset_stage", mode="before")
     @classmethod
