@@ -42,7 +42,7 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
             rate_with_interval(s.rollback),
             pct(s.completed.rate),
             f"{s.rollbacks_by_reason['error']:,} / {s.rollbacks_by_reason['latency']:,}",
-            f"{s.mean_steps_to_decision:.2f} ± {s.mean_steps_hi - s.mean_steps_to_decision:.2f}",
+            f"{s.mean_steps_to_decision:.3f} ± {s.mean_steps_hi - s.mean_steps_to_decision:.3f}",
         )
     fa = estimate.false_alarm
     scenarios.caption = f"false-alarm rate ({estimate.healthy_scenario}): {rate_with_interval(fa)}"
