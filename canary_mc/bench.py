@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
 from canary_mc.engine.schedule import plan_policy, plan_world
-from canary_mc.engine.simulate import DEFAULT_CHUNK_ROLLOUTS, chunk_ranges, run_experiment
+from canary_mc.engine.simulate import chunk_ranges, default_chunk_rollouts, run_experiment
 from canary_mc.model import HEALTHY, Experiment
 from canary_mc.reference import reference_rollout
 
@@ -56,6 +56,9 @@ class EngineVsReference:
     numpy_version: str
     python_version: str
 
+    GOAL = 100.0
+    """Engine / reference speed ratio the project aims for, on one core."""
+
     @property
     def end_to_end(self) -> float:
         return self.engine.rollouts_per_second / self.reference.rollouts_per_second
@@ -79,17 +82,19 @@ def _best_of(repeats: int, work: Callable[[], object]) -> float:
 def bench_engine_vs_reference(
     experiment: Experiment,
     *,
-    engine_rollouts: int = 1_000_000,
+    step_budget: int = 5_000_000,
     reference_rollouts: int = 20_000,
     repeats: int = 3,
 ) -> EngineVsReference:
     """Rollouts per second of the engine and of the scalar reference, healthy scenario.
 
-    Everything runs in this one process, so on one core.
+    Everything runs in this one process, so on one core. The engine times
+    ``step_budget / n_steps`` rollouts (1,000,000 on seed.yaml).
     """
     healthy = experiment.model_copy(update={"scenarios": {"healthy": HEALTHY}})
     policy, service, noise = experiment.policy, experiment.service, experiment.noise
     n_steps = policy.n_steps
+    engine_rollouts = max(1, step_budget // n_steps)
 
     engine_seconds = _best_of(repeats, lambda: run_experiment(healthy, rollouts=engine_rollouts))
 
@@ -102,18 +107,21 @@ def bench_engine_vs_reference(
 
     reference_seconds = _best_of(repeats, seed_style_loop)
 
-    draws = draw_gaussian(experiment.seed, 0, engine_rollouts, n_steps)
+    chunks = [
+        draw_gaussian(experiment.seed, start, stop, n_steps)
+        for start, stop in chunk_ranges(engine_rollouts, default_chunk_rollouts(n_steps))
+    ]
     policy_plan = plan_policy(policy)
     world_plan = plan_world(policy, service, noise, HEALTHY)
 
     def kernels() -> None:
-        for start, stop in chunk_ranges(engine_rollouts, DEFAULT_CHUNK_ROLLOUTS):
-            chunk = GaussianDraws(draws.error_z[start:stop], draws.latency_z[start:stop])
+        for chunk in chunks:
             rollout_outcomes(chunk, world_plan, policy_plan)
 
     kernel_seconds = _best_of(repeats, kernels)
-    error_z = draws.error_z[:reference_rollouts].tolist()
-    latency_z = draws.latency_z[:reference_rollouts].tolist()
+    reference_draws = draw_gaussian(experiment.seed, 0, reference_rollouts, n_steps)
+    error_z = reference_draws.error_z.tolist()
+    latency_z = reference_draws.latency_z.tolist()
 
     def decisions() -> None:
         for i in range(reference_rollouts):

@@ -70,7 +70,7 @@ BAD = {
     ),
     "wrong type": (
         VALID.replace("error_sigma: 0.005", "error_sigma: high"),
-        ["{f}:11:22: noise.error_sigma: must be a number, got 'high'"],
+        ["{f}:11:22: noise.error_sigma: must be a number, got the string 'high'"],
     ),
     "out of range": (
         VALID.replace("traffic_pct: 100", "traffic_pct: 120"),
@@ -133,12 +133,29 @@ BAD = {
     ),
     "python object tag": (
         VALID.replace("seed: 1", "seed: !!python/object/apply:os.system ['true']"),
+        ["{f}:1:7: YAML tags are not allowed, got !!python/object/apply:os.system"],
+    ),
+    "even standard tags": (
+        VALID.replace("seed: 1", "seed: !!int 1").replace("scenarios:", "scenarios: !!omap"),
         [
-            "{f}:1:7: seed: YAML tags are not allowed, got tag:yaml.org,2002:python/object/apply:"
-            "os.system"
+            "{f}:1:7: YAML tags are not allowed, got !!int",
+            "{f}:12:12: YAML tags are not allowed, got !!omap",
         ],
     ),
+    "quoted number": (
+        VALID.replace("error_threshold: 0.01", 'error_threshold: "0.01"'),
+        ["{f}:9:24: policy.stages[1].error_threshold: must be a number, got the string '0.01'"],
+    ),
+    "date for a number": (
+        VALID.replace("latency_ms: 100", "latency_ms: 2026-11-27"),
+        ["{f}:10:41: service.latency_ms: must be a number, got the string '2026-11-27'"],
+    ),
     "not a mapping": ("- 1\n- 2\n", ["{f}:1:1: must be a mapping of keys to values, got a list"]),
+    "empty file": ("", ["{f}:1:1: must be a mapping of keys to values, got nothing (null)"]),
+    "nested too deeply": (
+        "a: " + "[" * 100 + "]" * 100 + "\n",
+        ["{f}:1:35: invalid YAML: nested more than 32 levels deep"],
+    ),
 }
 
 
@@ -147,6 +164,42 @@ def test_bad_files_report_exact_messages(tmp_path, case):
     text, expected = BAD[case]
     path = write(tmp_path, text)
     assert problems_of(path) == [e.format(f=path) for e in expected]
+
+
+ALIASED = """\
+policy:
+  stages:
+    - &stage {name: a, traffic_pct: 1, error_threshold: 0.02}
+    - <<: *stage
+      name: b
+      traffic_pct: 100
+    - *stage
+service: {error_rate: 0.01, latency_ms: 100}
+noise: {error_sigma: 0.005, latency_sigma_ms: 10}
+"""
+
+
+def test_anchors_and_merge_keys_are_supported(tmp_path):
+    text = ALIASED.replace("    - *stage\n", "")
+    experiment = load_experiment(write(tmp_path, text))
+    assert [s.name for s in experiment.policy.stages] == ["a", "b"]
+    assert experiment.policy.stages[1].error_threshold == 0.02  # merged from the anchor
+
+
+def test_problems_inside_an_alias_are_reported_at_the_alias(tmp_path):
+    path = write(tmp_path, ALIASED)
+    assert problems_of(path) == [
+        f"{path}:7:7: policy.stages[2].name: stage names must be unique, got 'a' twice"
+    ]
+
+
+def test_problem_in_a_merged_key_points_at_the_merging_mapping(tmp_path):
+    text = ALIASED.replace("    - *stage\n", "").replace("0.02}", "-0.02}")
+    path = write(tmp_path, text)
+    assert problems_of(path) == [
+        f"{path}:3:57: policy.stages[0].error_threshold: must be at least 0, got -0.02",
+        f"{path}:4:7: policy.stages[1].error_threshold: must be at least 0, got -0.02",
+    ]
 
 
 def test_missing_file(tmp_path):

@@ -45,8 +45,10 @@ class GaussianDraws:
 def draw_gaussian(seed: int, start: int, stop: int, n_steps: int) -> GaussianDraws:
     """Draw the Gaussian noise of rollouts ``[start, stop)``.
 
-    Rollout ``i`` always receives the same numbers for a given ``seed`` and ``n_steps``,
-    whatever range it is drawn in: each block's stream is read from its beginning.
+    Rollout ``i`` at step ``j`` always receives the same number for a given ``seed``,
+    whatever range it is drawn in and however many steps are drawn: each block draws all
+    its rollouts step by step (shape ``(n_steps, BLOCK_ROLLOUTS)``, C order), so step
+    ``j``'s values come out before step ``j + 1``'s.
 
     Parameters
     ----------
@@ -65,16 +67,10 @@ def draw_gaussian(seed: int, start: int, stop: int, n_steps: int) -> GaussianDra
     shape = (stop - start, n_steps)
     error_z = np.empty(shape)
     latency_z = np.empty(shape)
+    block_draw = np.empty((n_steps, BLOCK_ROLLOUTS))
     for block, lo, hi in blocks_of(start, stop):
         first = block * BLOCK_ROLLOUTS
         for variate, out in (("error", error_z), ("latency", latency_z)):
-            rng = block_rng(seed, GAUSSIAN_WORLD_KEY, block, variate)
-            if lo == first:
-                # Rows of a C-ordered draw come out in order: a prefix of the block
-                # equals the first rows of the whole block's draw.
-                rng.standard_normal(out=out[lo - start : hi - start])
-            else:
-                out[lo - start : hi - start] = rng.standard_normal((hi - first, n_steps))[
-                    lo - first :
-                ]
+            block_rng(seed, GAUSSIAN_WORLD_KEY, block, variate).standard_normal(out=block_draw)
+            out[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
     return GaussianDraws(error_z=error_z, latency_z=latency_z)

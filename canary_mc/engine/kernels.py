@@ -12,13 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from canary_mc.engine.draws import GaussianDraws
+from canary_mc.engine.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
 from canary_mc.engine.schedule import PolicyPlan, WorldPlan
-
-REASON_NONE = 0
-REASON_ERROR = 1
-REASON_LATENCY = 2
-REASONS = ("none", "error", "latency")
-"""Names of the reason codes, indexed by code."""
 
 
 @dataclass(frozen=True)
@@ -35,34 +30,6 @@ class Observations:
 
     error_delta: np.ndarray
     latency_delta_ms: np.ndarray
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    """Per-rollout outcome of a batch of rollouts.
-
-    Attributes
-    ----------
-    rolled_back : ndarray of bool, shape (n_rollouts,)
-    decision_step : ndarray of int64, shape (n_rollouts,)
-        0-based step at which the rollout was rolled back; -1 if it completed.
-    decision_stage : ndarray of int64, shape (n_rollouts,)
-        0-based stage of that step; -1 if it completed.
-    reason : ndarray of int8, shape (n_rollouts,)
-        :data:`REASON_ERROR`, :data:`REASON_LATENCY`, or :data:`REASON_NONE` if completed.
-    steps_run : ndarray of int64, shape (n_rollouts,)
-        Steps evaluated before the decision: ``decision_step + 1``, or ``n_steps``.
-    """
-
-    rolled_back: np.ndarray
-    decision_step: np.ndarray
-    decision_stage: np.ndarray
-    reason: np.ndarray
-    steps_run: np.ndarray
-
-    @property
-    def n_rollouts(self) -> int:
-        return self.rolled_back.shape[0]
 
 
 def observe(draws: GaussianDraws, world: WorldPlan, *, clamp: bool = True) -> Observations:

@@ -11,7 +11,8 @@ from enum import Enum
 from typing import Any
 
 from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import REASON_ERROR, REASONS, decide_threshold, observe
+from canary_mc.engine.kernels import decide_threshold, observe
+from canary_mc.engine.outcomes import REASON_ERROR, REASONS
 from canary_mc.engine.schedule import plan_policy, plan_world
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment

@@ -1,16 +1,19 @@
 """Read experiment files: safe YAML in, a frozen :class:`Experiment` or every problem out.
 
 This is the edge where user input is validated. YAML is parsed with ruamel.yaml's
-round-trip loader, which constructs no Python objects from tags and follows YAML 1.2
-(so ``1e6`` is a number), and which remembers where every key and value stands. Each
+round-trip loader, which follows YAML 1.2 (so ``1e6`` is a number) and remembers where
+every key and value stands; any explicit tag is refused before construction, so no
+Python object is built from the file. Each
 pydantic error is then reported at the line and column of what it is about, as
 ``file:line:col: field.path: message``.
 """
 
 from __future__ import annotations
 
+import datetime
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,14 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from canary_mc.errors import ExperimentFileError, Problem
 from canary_mc.model import Experiment
@@ -75,15 +86,38 @@ def parse_experiment(
 def read_yaml(text: str, *, file: str) -> tuple[Any, dict[Loc, tuple[int, int]]]:
     """Parse YAML into plain Python values and a map of where each one stands.
 
+    Explicit tags (``!!python/object``, ``!!binary``, ``!custom``, even ``!!int``) are
+    refused before anything is constructed. Anchors, aliases and merge keys work; a value
+    reached through an alias is reported at the alias, a key brought in by a ``<<``
+    merge at the mapping that merges it.
+
     Returns
     -------
     document : plain dicts, lists, str, int, float, bool and None
+        Dates become their ISO text.
     positions : dict of loc to (line, col)
         1-based position of every value; for a mapping key, ``loc + ("<key>",)`` holds
         the position of the key itself.
     """
+    yaml = YAML(typ="rt", pure=True)
     try:
-        root = YAML(typ="rt", pure=True).load(text)
+        events = list(yaml.parse(text))
+        tagged = [
+            Problem(
+                file,
+                event.start_mark.line + 1,
+                event.start_mark.column + 1,
+                "",
+                f"YAML tags are not allowed, got {_short_tag(event.tag)}",
+            )
+            for event in events
+            if getattr(event, "tag", None)
+        ]
+        if tagged:
+            raise ExperimentFileError(tagged)
+        _check_depth(events, file)
+        document = _plain(yaml.load(text))
+        positions = _positions(events)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part)
@@ -100,44 +134,111 @@ def read_yaml(text: str, *, file: str) -> tuple[Any, dict[Loc, tuple[int, int]]]
         ) from None
     except YAMLError as exc:
         raise ExperimentFileError([Problem(file, None, None, "", f"invalid YAML: {exc}")]) from None
-    positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
-    problems: list[Problem] = []
-    document = _plain(root, (), positions, problems, file)
-    if problems:
-        raise ExperimentFileError(problems)
+    except RecursionError:
+        raise ExperimentFileError(
+            [Problem(file, None, None, "", "invalid YAML: nested too deeply")]
+        ) from None
     return document, positions
 
 
-def _plain(node: Any, loc: Loc, positions: dict, problems: list[Problem], file: str) -> Any:
-    tag = getattr(getattr(node, "tag", None), "value", None)
-    if tag:
-        line, col = positions[loc]
-        problems.append(
-            Problem(file, line, col, _dotted(loc), f"YAML tags are not allowed, got {tag}")
-        )
-        return None
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and sequences accepted; an experiment needs about 5."""
+
+
+def _check_depth(events: list[Any], file: str) -> None:
+    depth = 0
+    for event in events:
+        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise ExperimentFileError(
+                    [
+                        Problem(
+                            file,
+                            mark.line + 1,
+                            mark.column + 1,
+                            "",
+                            f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
+                        )
+                    ]
+                )
+        elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+            depth -= 1
+
+
+def _short_tag(tag: Any) -> str:
+    text = str(getattr(tag, "value", tag))
+    return "!!" + text.removeprefix("tag:yaml.org,2002:") if text.startswith("tag:") else text
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip values as plain dicts, lists and built-in scalars."""
     if isinstance(node, CommentedMap):
-        result = {}
-        for key, value in node.items():
-            key_line, key_col = node.lc.key(key)
-            value_line, value_col = node.lc.value(key)
-            child = (*loc, str(key))
-            positions[(*child, "<key>")] = (key_line + 1, key_col + 1)
-            positions[child] = (value_line + 1, value_col + 1)
-            result[str(key)] = _plain(value, child, positions, problems, file)
-        return result
+        return {str(key): _plain(value) for key, value in node.items()}
     if isinstance(node, CommentedSeq):
-        items = []
-        for i, value in enumerate(node):
-            line, col = node.lc.item(i)
-            positions[(*loc, i)] = (line + 1, col + 1)
-            items.append(_plain(value, (*loc, i), positions, problems, file))
-        return items
+        return [_plain(value) for value in node]
+    if isinstance(node, datetime.date):
+        return node.isoformat()
     # ruamel's scalar subclasses (ScalarFloat, ScalarInt, ...) become plain built-ins.
     for plain in (bool, int, float, str):
         if isinstance(node, plain):
             return plain(node)
     return node
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence being walked in the event stream."""
+
+    loc: Loc
+    is_mapping: bool
+    items: int = 0
+    key: str | None = None
+
+
+def _positions(events: list[Any]) -> dict[Loc, tuple[int, int]]:
+    """Where every value (and mapping key) stands, from the parser's event stream.
+
+    Walking events rather than the loaded tree gives aliases their own position: the
+    values inside an aliased node are placed at the alias that brought them in.
+    """
+    positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
+    anchored: dict[str, Loc] = {}
+    open_: list[_Open] = []
+    for event in events:
+        if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+            open_.pop()
+            continue
+        if not isinstance(event, (ScalarEvent, AliasEvent, MappingStartEvent, SequenceStartEvent)):
+            continue
+        where = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if not open_:
+            loc: Loc = ()
+        elif open_[-1].is_mapping and open_[-1].key is None:
+            key = str(getattr(event, "value", None))
+            open_[-1].key = key
+            positions[(*open_[-1].loc, key, "<key>")] = where
+            if not isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                continue
+            open_.append(_Open((), isinstance(event, MappingStartEvent)))  # complex key
+            continue
+        elif open_[-1].is_mapping:
+            loc, open_[-1].key = (*open_[-1].loc, open_[-1].key), None
+        else:
+            loc = (*open_[-1].loc, open_[-1].items)
+            open_[-1].items += 1
+        positions[loc] = where
+        if getattr(event, "anchor", None) and not isinstance(event, AliasEvent):
+            anchored[event.anchor] = loc
+        if isinstance(event, AliasEvent) and event.anchor in anchored:
+            source = anchored[event.anchor]
+            inner = [p for p in positions if p[: len(source)] == source and len(p) > len(source)]
+            for p in inner:
+                positions[(*loc, *p[len(source) :])] = where
+        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+            open_.append(_Open(loc, isinstance(event, MappingStartEvent)))
+    return positions
 
 
 def _problem(file: str, error: Any, positions: dict[Loc, tuple[int, int]]) -> Problem:
@@ -170,7 +271,8 @@ def _kind(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _message(error: Any, loc: Loc) -> str:

@@ -9,18 +9,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
-def _not_a_bool(value: Any) -> Any:
-    # pydantic's lax mode reads true/false as 1/0; in an experiment file that is a typo.
+def _numeric(value: Any) -> Any:
+    # pydantic's lax mode reads true/false as 1/0 and "0.02" as 0.02; in an experiment
+    # file either is a mistake worth reporting.
     if isinstance(value, bool):
         raise ValueError(f"must be a number, got {'true' if value else 'false'}")
+    if isinstance(value, str):
+        raise ValueError(f"must be a number, got the string {value!r}")
     return value
 
 
-Number = Annotated[float, BeforeValidator(_not_a_bool)]
-"""A finite real number; booleans are rejected."""
+Number = Annotated[float, BeforeValidator(_numeric)]
+"""A finite real number; booleans and strings are rejected."""
 
-Count = Annotated[int, BeforeValidator(_not_a_bool)]
-"""A whole number (``1e6`` is accepted, ``2.5`` is not); booleans are rejected."""
+Count = Annotated[int, BeforeValidator(_numeric)]
+"""A whole number (``1e6`` is accepted, ``2.5`` is not); booleans and strings are rejected."""
 
 
 class Frozen(BaseModel):

@@ -8,6 +8,11 @@ from pydantic import Field, field_validator, model_validator
 
 from canary_mc.model._base import Count, Frozen, Number, raise_at
 
+MAX_STEPS = 2000
+"""Most evaluation steps a policy may have. The engine holds every step of a chunk of
+rollouts in memory (at least one random-number block: 4,096 rollouts x n_steps x 8 bytes
+per array), so this keeps a run under about half a GiB whatever the policy."""
+
 
 class Stage(Frozen):
     """One traffic stage of a canary rollout.
@@ -29,7 +34,7 @@ class Stage(Frozen):
 
     name: Annotated[str, Field(min_length=1)]
     traffic_pct: Annotated[Number, Field(gt=0, le=100)]
-    duration_steps: Annotated[Count, Field(ge=1)] = 1
+    duration_steps: Annotated[Count, Field(ge=1, le=MAX_STEPS)] = 1
     error_threshold: Annotated[Number, Field(ge=0)]
     latency_threshold_ms: Annotated[Number | None, Field(ge=0)] = None
 
@@ -80,6 +85,18 @@ class Policy(Frozen):
             seen.add(stage.name)
         if duplicates:
             raise_at("Policy", duplicates)
+        if self.n_steps > MAX_STEPS:
+            raise_at(
+                "Policy",
+                [
+                    (
+                        ("stages",),
+                        f"the stages' duration_steps must add up to at most {MAX_STEPS} "
+                        f"evaluation steps, got {self.n_steps}",
+                        self.n_steps,
+                    )
+                ],
+            )
         return self
 
     @property

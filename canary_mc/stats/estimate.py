@@ -53,8 +53,10 @@ class ScenarioEstimate:
         Where the rollbacks happened; fractions of all rollouts, in stage order.
     rollbacks_by_reason : dict of str to int
         ``{"error": ..., "latency": ...}``.
-    mean_steps_to_decision, mean_steps_lo, mean_steps_hi : float
-        Mean number of steps until rollback or completion, with a 95% interval.
+    mean_steps_to_decision : float
+        Mean number of steps until rollback or completion.
+    mean_steps_lo, mean_steps_hi : float or None
+        Its 95% interval; ``None`` with a single rollout.
     """
 
     scenario: str
@@ -64,8 +66,8 @@ class ScenarioEstimate:
     stages: tuple[StageRollbacks, ...]
     rollbacks_by_reason: dict[str, int]
     mean_steps_to_decision: float
-    mean_steps_lo: float
-    mean_steps_hi: float
+    mean_steps_lo: float | None
+    mean_steps_hi: float | None
 
     @classmethod
     def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
@@ -127,6 +129,8 @@ class ExperimentEstimate:
                     "false_alarm_rate_lo": false_alarm.lo,
                     "false_alarm_rate_hi": false_alarm.hi,
                     "detection_rate": None if s.healthy else s.rollback.rate,
+                    "detection_rate_lo": None if s.healthy else s.rollback.lo,
+                    "detection_rate_hi": None if s.healthy else s.rollback.hi,
                     "completed_rate": s.completed.rate,
                     "completed_rate_lo": s.completed.lo,
                     "completed_rate_hi": s.completed.hi,

@@ -49,23 +49,30 @@ def wilson_interval(
 
 
 def mean_interval(
-    total: float, total_sq: float, n: int, confidence: float = CONFIDENCE
-) -> tuple[float, float, float]:
-    """Normal-approximation interval for a mean, from its sum and sum of squares.
+    total: int, total_sq: int, n: int, confidence: float = CONFIDENCE
+) -> tuple[float, float | None, float | None]:
+    """Normal-approximation interval for the mean of integer observations.
+
+    The sample variance is computed exactly in integers, ``(n * sum_sq - sum**2) /
+    (n * (n - 1))``, so no precision is lost however many rollouts were summed.
 
     Parameters
     ----------
-    total, total_sq : float
+    total, total_sq : int
         Sum and sum of squares of the ``n`` observations.
     n : int
         Number of observations, > 0.
 
     Returns
     -------
-    mean, lo, hi : float
+    mean : float
+    lo, hi : float or None
+        ``None`` when ``n < 2``: one observation says nothing about the spread.
     """
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     mean = total / n
-    variance = max(total_sq / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
+    if n < 2:
+        return mean, None, None
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    variance = (n * total_sq - total * total) / (n * (n - 1))
     half = z * (variance / n) ** 0.5
     return mean, mean - half, mean + half

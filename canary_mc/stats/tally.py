@@ -1,12 +1,11 @@
-"""Integer tallies of outcomes: what a chunk contributes, added up exactly across chunks."""
+"""Integer tallies of outcomes: what a chunk contributes, added up exactly across chunks.
+
+The engine fills them (``engine.outcomes.tally_outcomes``); this module knows no arrays.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-
-from canary_mc.engine.kernels import REASON_ERROR, REASON_LATENCY, Outcomes
 
 
 @dataclass(frozen=True)
@@ -37,21 +36,6 @@ class Tally:
     @classmethod
     def empty(cls, n_stages: int) -> Tally:
         return cls(0, 0, (0,) * n_stages, 0, 0, 0, 0)
-
-    @classmethod
-    def of(cls, outcomes: Outcomes, n_stages: int) -> Tally:
-        """Tally a batch of outcomes (arrays of shape ``(n_rollouts,)``)."""
-        by_stage = np.bincount(outcomes.decision_stage[outcomes.rolled_back], minlength=n_stages)
-        steps = outcomes.steps_run.astype(np.int64)
-        return cls(
-            n_rollouts=outcomes.n_rollouts,
-            rollbacks=int(np.count_nonzero(outcomes.rolled_back)),
-            rollbacks_by_stage=tuple(int(c) for c in by_stage),
-            error_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_ERROR)),
-            latency_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_LATENCY)),
-            steps_sum=int(steps.sum()),
-            steps_sq_sum=int((steps * steps).sum()),
-        )
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(

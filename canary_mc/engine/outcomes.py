@@ -1,0 +1,58 @@
+"""Per-rollout outcomes, and their exact integer tally."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from canary_mc.stats.tally import Tally
+
+REASON_NONE = 0
+REASON_ERROR = 1
+REASON_LATENCY = 2
+REASONS = ("none", "error", "latency")
+"""Names of the reason codes, indexed by code."""
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per-rollout outcome of a batch of rollouts.
+
+    Attributes
+    ----------
+    rolled_back : ndarray of bool, shape (n_rollouts,)
+    decision_step : ndarray of int64, shape (n_rollouts,)
+        0-based step at which the rollout was rolled back; -1 if it completed.
+    decision_stage : ndarray of int64, shape (n_rollouts,)
+        0-based stage of that step; -1 if it completed.
+    reason : ndarray of int8, shape (n_rollouts,)
+        :data:`REASON_ERROR`, :data:`REASON_LATENCY`, or :data:`REASON_NONE` if completed.
+    steps_run : ndarray of int64, shape (n_rollouts,)
+        Steps evaluated before the decision: ``decision_step + 1``, or ``n_steps``.
+    """
+
+    rolled_back: np.ndarray
+    decision_step: np.ndarray
+    decision_stage: np.ndarray
+    reason: np.ndarray
+    steps_run: np.ndarray
+
+    @property
+    def n_rollouts(self) -> int:
+        return self.rolled_back.shape[0]
+
+
+def tally_outcomes(outcomes: Outcomes, n_stages: int) -> Tally:
+    """Count a batch of outcomes (arrays of shape ``(n_rollouts,)``) into a :class:`Tally`."""
+    by_stage = np.bincount(outcomes.decision_stage[outcomes.rolled_back], minlength=n_stages)
+    steps = outcomes.steps_run.astype(np.int64)
+    return Tally(
+        n_rollouts=outcomes.n_rollouts,
+        rollbacks=int(np.count_nonzero(outcomes.rolled_back)),
+        rollbacks_by_stage=tuple(int(c) for c in by_stage),
+        error_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_ERROR)),
+        latency_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_LATENCY)),
+        steps_sum=int(steps.sum()),
+        steps_sq_sum=int((steps * steps).sum()),
+    )
