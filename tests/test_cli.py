@@ -40,6 +40,8 @@ def test_run_json_reports_every_scenario_with_intervals():
         assert sum(row["rollbacks_by_reason"].values()) == row["rollbacks"]
         if not row["healthy"]:
             assert row["detection_rate"] == row["rollback_rate"]
+            assert row["detection_rate_lo"] == row["rollback_rate_lo"]
+            assert row["detection_rate_hi"] == row["rollback_rate_hi"]
     # Independent check of the headline number: the closed form of the seed's policy.
     p = 1 - math.prod(stats.norm.cdf([4, 3, 2, 2, 1])) * stats.norm.cdf(5) ** 5
     assert abs(healthy["rollback_rate"] - p) <= 4 * math.sqrt(p * (1 - p) / 40000)
@@ -126,3 +128,44 @@ def test_python_dash_m_works():
     )
     assert result.returncode == 0
     assert "trace" in result.stdout and "run" in result.stdout
+
+
+def test_one_rollout_has_no_mean_interval():
+    result = invoke("run", SEED_YAML, "--rollouts", "1", "--json")
+    row = json.loads(result.stdout)[0]
+    assert row["mean_steps_to_decision_lo"] is None and row["mean_steps_to_decision_hi"] is None
+    table = invoke("run", SEED_YAML, "--rollouts", "1").stdout
+    assert "no interval" in table
+
+
+def test_names_are_text_not_markup(tmp_path):
+    """A scenario or stage named like rich markup is printed as written, without a crash."""
+    path = tmp_path / "markup.yaml"
+    path.write_text(
+        "name: '[red]exp'\n"
+        "policy: {stages: [{name: '[/]', traffic_pct: 100, error_threshold: 0.01}]}\n"
+        "service: {error_rate: 0.01, latency_ms: 100}\n"
+        "noise: {error_sigma: 0.005, latency_sigma_ms: 10}\n"
+        "scenarios: {'x[/]y': {error_delta: 0.01}}\n"
+    )
+    result = invoke("run", str(path), "--rollouts", "100")
+    assert result.exit_code == 0, result.output
+    assert "[red]exp:" in result.stdout and "x[/]y" in result.stdout and "[/]" in result.stdout
+    result = invoke("trace", str(path), "--scenario", "x[/]y")
+    assert result.exit_code == 0, result.output
+    assert "[red]exp:" in result.stdout
+
+
+def test_bench_reports_both_ratios(monkeypatch):
+    import canary_mc.cli.app as cli
+
+    real = cli.bench_engine_vs_reference
+    monkeypatch.setattr(
+        cli, "bench_engine_vs_reference",
+        lambda config: real(config, step_budget=50_000, reference_rollouts=500, repeats=1),
+    )  # fmt: skip
+    result = invoke("bench", SEED_YAML, "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["end_to_end_ratio"] > 0 and figures["decisions_ratio"] > 0
+    assert invoke("bench", SEED_YAML).stdout.count("goal: engine >= 100x") == 1

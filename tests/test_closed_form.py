@@ -53,14 +53,20 @@ def effects_by_hand(policy: Policy, scenario: Scenario) -> list[tuple[float, flo
     return effects
 
 
-def first_failure_distribution(
-    policy: Policy, noise: GaussianNoise, scenario: Scenario
-) -> tuple[np.ndarray, float]:
-    """P(first failure in stage k) for every stage, and P(rollback)."""
-    per_stage = np.zeros(len(policy.stages))
+def step_distribution(policy: Policy, noise: GaussianNoise, scenario: Scenario):
+    """Closed-form law of the decision.
+
+    Returns
+    -------
+    error_at, latency_at : ndarray, shape (n_steps,)
+        P(the rollout is rolled back at step j for that reason). The error rate is checked
+        first, so a latency rollback at j needs the error check at j to pass.
+    stage_of : ndarray of int, shape (n_steps,)
+    """
+    effects = effects_by_hand(policy, scenario)
+    error_at, latency_at, stage_of = [], [], []
     survive = 1.0
     j = 0
-    effects = effects_by_hand(policy, scenario)
     for k, stage in enumerate(policy.stages):
         limit_l = (
             policy.latency_threshold_ms
@@ -69,13 +75,25 @@ def first_failure_distribution(
         )
         for _ in range(stage.duration_steps):
             e, lat = effects[j]
-            q = pass_probability(
+            p_e = pass_probability(
                 stage.error_threshold * policy.error_threshold_scale, e, noise.error_sigma
-            ) * pass_probability(limit_l, lat, noise.latency_sigma_ms)
-            per_stage[k] += survive * (1 - q)
-            survive *= q
+            )
+            p_l = pass_probability(limit_l, lat, noise.latency_sigma_ms)
+            error_at.append(survive * (1 - p_e))
+            latency_at.append(survive * p_e * (1 - p_l))
+            stage_of.append(k)
+            survive *= p_e * p_l
             j += 1
-    return per_stage, 1 - survive
+    return np.array(error_at), np.array(latency_at), np.array(stage_of)
+
+
+def first_failure_distribution(
+    policy: Policy, noise: GaussianNoise, scenario: Scenario
+) -> tuple[np.ndarray, float]:
+    """P(first failure in stage k) for every stage, and P(rollback)."""
+    error_at, latency_at, stage_of = step_distribution(policy, noise, scenario)
+    per_stage = np.bincount(stage_of, weights=error_at + latency_at, minlength=len(policy.stages))
+    return per_stage, float(per_stage.sum())
 
 
 def test_seed_closed_form_value():
@@ -121,12 +139,27 @@ def test_rollback_rates_match_closed_form(case):
     result = next(s for s in estimate.scenarios if s.scenario == "s")
     per_stage, p = first_failure_distribution(policy, noise, scenario)
 
-    se = math.sqrt(p * (1 - p) / n)
-    assert abs(result.rollback.rate - p) <= TOLERANCE_SE * se + 1e-12, (result.rollback.rate, p)
+    def assert_close(got: float, want: float, se: float, what: str) -> None:
+        assert abs(got - want) <= TOLERANCE_SE * se + 1e-12, (what, got, want, se)
+
+    def proportion_se(q: float) -> float:
+        return math.sqrt(q * (1 - q) / n)
+
+    assert_close(result.rollback.rate, p, proportion_se(p), "rollback rate")
     for stage, q in zip(result.stages, per_stage, strict=True):
-        se_q = math.sqrt(q * (1 - q) / n)
-        got = stage.rollback_fraction.rate
-        assert abs(got - q) <= TOLERANCE_SE * se_q + 1e-12, (stage.stage, got, q)
+        assert_close(stage.rollback_fraction.rate, q, proportion_se(q), stage.stage)
+
+    error_at, latency_at, _ = step_distribution(policy, noise, scenario)
+    for reason, q in (("error", error_at.sum()), ("latency", latency_at.sum())):
+        assert_close(result.rollbacks_by_reason[reason] / n, q, proportion_se(q), reason)
+
+    # Steps to a decision: j + 1 when rolled back at step j, n_steps when completed.
+    steps = np.arange(1, policy.n_steps + 1, dtype=float)
+    pmf = error_at + latency_at
+    pmf[-1] += 1 - pmf.sum()  # completing also takes n_steps steps
+    mean = float((steps * pmf).sum())
+    sd = math.sqrt(float((steps**2 * pmf).sum()) - mean**2)
+    assert_close(result.mean_steps_to_decision, mean, sd / math.sqrt(n), "mean steps")
 
 
 def test_zero_noise_is_deterministic():

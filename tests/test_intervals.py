@@ -47,3 +47,11 @@ def test_mean_interval_matches_scipy_normal_interval(values):
     assert mean == pytest.approx(x.mean())
     assert lo == pytest.approx(want[0], abs=1e-9)
     assert hi == pytest.approx(want[1], abs=1e-9)
+
+
+def test_mean_interval_is_exact_for_huge_integer_sums():
+    """Integer variance: a constant sample has zero spread, with no float cancellation."""
+    n, value = 10**7, 23
+    mean, lo, hi = mean_interval(n * value, n * value * value, n)
+    assert (mean, lo, hi) == (23.0, 23.0, 23.0)
+    assert mean_interval(5, 25, 1) == (5.0, None, None)

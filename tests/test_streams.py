@@ -10,7 +10,7 @@ from conftest import SEED_NOISE, SEED_SERVICE, seed_policy
 from scipy import stats
 
 from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.simulate import run_experiment, simulate_outcomes
+from canary_mc.engine.simulate import chunk_ranges, run_experiment, simulate_outcomes
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, blocks_of, content_key
 from canary_mc.model import Scenario
 
@@ -46,7 +46,20 @@ def test_any_range_sees_the_same_numbers(start, stop):
     np.testing.assert_array_equal(part.latency_z, whole.latency_z[start:stop])
 
 
-@pytest.mark.parametrize("chunk", [1, BLOCK_ROLLOUTS, 3 * BLOCK_ROLLOUTS + 5, 10**9])
+def test_step_values_do_not_depend_on_later_steps():
+    """Blocks are drawn step-major: a longer policy adds steps without changing earlier ones."""
+    short = draw_gaussian(42, 0, 100, 5)
+    long = draw_gaussian(42, 0, 100, 23)
+    np.testing.assert_array_equal(short.error_z, long.error_z[:, :5])
+    np.testing.assert_array_equal(short.latency_z, long.latency_z[:, :5])
+
+
+# Chunkings of N = 2 blocks + 1234 rollouts: 3 chunks, 2 chunks (2 blocks, then the rest),
+# and 1 chunk. chunk_rollouts is rounded up to whole blocks, so 1 means one block.
+CHUNKINGS = {"1 rollout -> 1 block": 1, "2 blocks": 2 * BLOCK_ROLLOUTS, "all at once": 10**9}
+
+
+@pytest.mark.parametrize("chunk", list(CHUNKINGS.values()), ids=list(CHUNKINGS))
 def test_outcomes_do_not_depend_on_chunk_size(chunk):
     kwargs = dict(
         policy=seed_policy((2, 1, 3, 1, 2)),
@@ -56,8 +69,9 @@ def test_outcomes_do_not_depend_on_chunk_size(chunk):
         n_rollouts=N,
         seed=3,
     )
-    reference = simulate_outcomes(**kwargs, chunk_rollouts=BLOCK_ROLLOUTS)
+    reference = simulate_outcomes(**kwargs, chunk_rollouts=10**9)
     chunked = simulate_outcomes(**kwargs, chunk_rollouts=chunk)
+    assert len(list(chunk_ranges(N, chunk))) == {1: 3, 2 * BLOCK_ROLLOUTS: 2, 10**9: 1}[chunk]
     for field in ("rolled_back", "decision_step", "decision_stage", "reason", "steps_run"):
         np.testing.assert_array_equal(getattr(chunked, field), getattr(reference, field))
 
@@ -65,7 +79,8 @@ def test_outcomes_do_not_depend_on_chunk_size(chunk):
 def test_estimates_do_not_depend_on_chunk_size(seed_experiment):
     a = run_experiment(seed_experiment, rollouts=N, chunk_rollouts=BLOCK_ROLLOUTS)
     b = run_experiment(seed_experiment, rollouts=N, chunk_rollouts=10**9)
-    assert a == b
+    c = run_experiment(seed_experiment, rollouts=N)
+    assert a == b == c
 
 
 def test_more_rollouts_extend_fewer():

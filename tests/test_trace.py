@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from conftest import SEED_NOISE, SEED_SERVICE, seed_policy
 
-from canary_mc.engine.simulate import simulate_outcomes
+from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.trace import RolloutPhase, trace_rollout
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service, Stage
+from canary_mc.reference import reference_rollout
 
 SEED_DEMO_KEYS = {"phase", "stages_completed", "total_stages", "rollback_reason", "snapshots"}
 SEED_SNAPSHOT_KEYS = {
@@ -75,25 +76,36 @@ def test_completed_trace_and_latency_reason():
     assert slow.stages_completed == 0
 
 
-def test_trace_is_rollout_zero_of_the_engine():
+def test_trace_agrees_with_the_scalar_reference_under_noise():
+    """Decision, stages completed and phases, checked against the reference and by hand."""
+    policy = seed_policy((2, 3, 2, 2, 1))
+    scenario = Scenario(latency_ramp_ms_per_step=3, error_delta=0.002, onset_stage=1)
     experiment = Experiment(
-        policy=seed_policy((5, 5, 5, 5, 3)),
-        service=SEED_SERVICE,
-        noise=SEED_NOISE,
-        scenarios={"leak": Scenario(latency_ramp_ms_per_step=3)},
+        policy=policy, service=SEED_SERVICE, noise=SEED_NOISE, scenarios={"leak": scenario}
     )
-    for seed in range(20):
+    outcomes_seen = set()
+    for seed in range(60):
         trace = trace_rollout(experiment, scenario="leak", seed=seed)
-        outcomes = simulate_outcomes(
-            policy=experiment.policy,
-            service=SEED_SERVICE,
-            noise=SEED_NOISE,
-            scenario=experiment.scenarios["leak"],
-            n_rollouts=1,
-            seed=seed,
-        )
-        assert len(trace.snapshots) == outcomes.steps_run[0]
-        assert (trace.phase is RolloutPhase.ROLLED_BACK) == outcomes.rolled_back[0]
+        draws = draw_gaussian(seed, 0, 1, policy.n_steps)
+        ref = reference_rollout(
+            policy, SEED_SERVICE, SEED_NOISE, scenario,
+            draws.error_z[0].tolist(), draws.latency_z[0].tolist(),
+        )  # fmt: skip
+        assert len(trace.snapshots) == ref.steps_run
+        assert (trace.phase is RolloutPhase.ROLLED_BACK) == ref.rolled_back
+        assert trace.stages_completed == (ref.decision_stage if ref.rolled_back else 5)
+        assert trace.snapshots[-1].verdict == (ref.reason if ref.rolled_back else "pass")
+        # Phase while evaluating step j: progressive once a >= 50% stage has fully passed.
+        ends = np.cumsum([s.duration_steps for s in policy.stages])
+        for snap in trace.snapshots:
+            passed_big = any(
+                end <= snap.step and stage.traffic_pct >= 50
+                for end, stage in zip(ends, policy.stages, strict=True)
+            )
+            want = RolloutPhase.PROGRESSIVE if passed_big else RolloutPhase.CANARY
+            assert snap.phase is want, (seed, snap.step)
+        outcomes_seen.add((ref.rolled_back, ref.reason, trace.stages_completed))
+    assert len(outcomes_seen) >= 4  # the seeds exercised several different endings
 
 
 def test_to_dict_has_the_seed_demo_fields():

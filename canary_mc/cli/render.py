@@ -47,7 +47,7 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
         "scenario",
         "rollback rate",
         "completed",
-        "rollbacks: error / latency",
+        "rollbacks err / lat",
         "mean steps to decision",
     ):
         scenarios.add_column(column, justify="left" if column == "scenario" else "right")
