@@ -135,7 +135,7 @@ def test_one_rollout_has_no_mean_interval():
     row = json.loads(result.stdout)[0]
     assert row["mean_steps_to_decision_lo"] is None and row["mean_steps_to_decision_hi"] is None
     table = invoke("run", SEED_YAML, "--rollouts", "1").stdout
-    assert "no interval" in table
+    assert "(n=1, no CI)" in table
 
 
 def test_names_are_text_not_markup(tmp_path):

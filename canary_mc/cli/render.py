@@ -54,7 +54,7 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
     for s in estimate.scenarios:
         label = f"{s.scenario} (healthy)" if s.healthy and s.scenario != "healthy" else s.scenario
         if s.mean_steps_lo is None or s.mean_steps_hi is None:
-            steps = f"{s.mean_steps_to_decision:.3f} (one rollout: no interval)"
+            steps = f"{s.mean_steps_to_decision:.3f} (n=1, no CI)"
         else:
             steps = (
                 f"{s.mean_steps_to_decision:.3f} ± {s.mean_steps_hi - s.mean_steps_to_decision:.3f}"
