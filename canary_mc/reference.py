@@ -1,9 +1,12 @@
 """A plain-Python, one-rollout-at-a-time reference of the engine, written for clarity.
 
-It follows the seed's loop (stage by stage, error rate checked before latency) and reads
-the configs directly, not the engine's compiled per-step plans. Tests feed it the very
-draws the engine used and require identical outcomes; the benchmark measures against it.
-It is never used to produce results.
+It follows the seed's loop (stage by stage, error rate checked before latency, strict
+``>``, negative rates clamped) and reads the configs directly, not the engine's compiled
+per-step plans. Its arithmetic is the documented model's (``docs/model.md``): the delta
+is ``max(effect + sigma * z, -baseline)``, which differs from the seed's literal
+``max(0, baseline + effect + noise) - baseline`` only by rounding at exact ties. Tests
+feed it the very draws the engine used and require identical outcomes; the benchmark
+measures against it. It is never used to produce results.
 """
 
 from __future__ import annotations

@@ -47,12 +47,28 @@ def test_run_json_reports_every_scenario_with_intervals():
     assert abs(healthy["rollback_rate"] - p) <= 4 * math.sqrt(p * (1 - p) / 40000)
 
 
-def test_run_table_shows_false_alarm_rate_with_interval():
-    result = invoke("run", SEED_YAML, "--rollouts", "20000", "--seed", "3")
-    assert result.exit_code == 0, result.output
-    assert "false-alarm rate (healthy):" in result.stdout
-    assert "20,000 rollouts per scenario, seed 3" in result.stdout
-    assert "error-regression" in result.stdout and "full-100pct" in result.stdout
+def test_run_table_shows_every_rate_with_its_interval():
+    args = ("run", SEED_YAML, "--rollouts", "20000", "--seed", "3")
+    table = invoke(*args).stdout
+    rows = json.loads(invoke(*args, "--json").stdout)
+    assert "20,000 rollouts per scenario, seed 3" in table
+
+    def shown(rate: float, lo: float, hi: float) -> str:  # every rate here is above 1%
+        return f"{100 * rate:.2f}% ({100 * lo:.2f}–{100 * hi:.2f})"
+
+    healthy = rows[0]
+    assert (
+        "false-alarm rate (healthy): "
+        + shown(healthy["rollback_rate"], healthy["rollback_rate_lo"], healthy["rollback_rate_hi"])
+    ) in table
+    for row in rows:
+        assert (
+            shown(row["rollback_rate"], row["rollback_rate_lo"], row["rollback_rate_hi"]) in table
+        )
+        assert (
+            shown(row["completed_rate"], row["completed_rate_lo"], row["completed_rate_hi"])
+            in table
+        )
 
 
 def test_seed_option_changes_results_and_is_reproducible():
@@ -135,7 +151,7 @@ def test_one_rollout_has_no_mean_interval():
     row = json.loads(result.stdout)[0]
     assert row["mean_steps_to_decision_lo"] is None and row["mean_steps_to_decision_hi"] is None
     table = invoke("run", SEED_YAML, "--rollouts", "1").stdout
-    assert "(n=1, no CI)" in table
+    assert "(no CI, n < 30)" in table
 
 
 def test_names_are_text_not_markup(tmp_path):

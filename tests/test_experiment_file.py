@@ -97,7 +97,11 @@ BAD = {
     ),
     "duplicate stage name": (
         VALID.replace("name: b", "name: a"),
-        ["{f}:6:13: policy.stages[1].name: stage names must be unique, got 'a' twice"],
+        [
+            "{f}:6:13: policy.stages[1].name: stage names must be unique, got 'a' twice",
+            "{f}:13:45: scenarios.slow.onset_stage: must name a stage ('a', 'a') or be a"
+            " 0-based index below 2, got 'b'",
+        ],
     ),
     "bad onset stage": (
         VALID.replace("onset_stage: b", "onset_stage: c"),
@@ -109,6 +113,50 @@ BAD = {
     "unknown rule": (
         VALID.replace("policy:\n", "policy:\n  rule: vibes\n"),
         ["{f}:4:9: policy.rule: must be one of 'threshold', got 'vibes'"],
+    ),
+    "cross-field problems beside field problems": (
+        VALID.replace("name: b", "name: a")
+        .replace("onset_stage: b", "onset_stage: zz")
+        .replace("error_rate: 0.01", "error_rate: 2"),
+        [
+            "{f}:6:13: policy.stages[1].name: stage names must be unique, got 'a' twice",
+            "{f}:10:23: service.error_rate: must be at most 1, got 2",
+            "{f}:13:45: scenarios.slow.onset_stage: must name a stage ('a', 'a') or be a"
+            " 0-based index below 2, got 'zz'",
+        ],
+    ),
+    "empty value": (
+        VALID.replace("latency_ms: 100}", "latency_ms: }").replace(
+            "  stages:", "  rule:\n  stages:"
+        ),
+        [
+            "{f}:4:3: policy.rule: must be one of 'threshold', got nothing (null)",
+            "{f}:11:29: service.latency_ms: must be a number, got nothing (null)",
+        ],
+    ),
+    "non-text key": (
+        VALID.replace("scenarios:", "scenarios:\n  true: {}"),
+        ["{f}:13:3: scenarios: mapping keys must be text, got true; quote it"],
+    ),
+    "onset given as a boolean": (
+        VALID.replace("onset_stage: b", "onset_stage: true"),
+        [
+            "{f}:13:45: scenarios.slow.onset_stage: must be a stage name or a 0-based stage"
+            " index, got true"
+        ],
+    ),
+    "huge number for a whole number": (
+        VALID.replace("seed: 1", "seed: 1e30"),
+        ["{f}:1:7: seed: must be a whole number, got 1e+30"],
+    ),
+    "alias bomb": (
+        "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 8)),
+        ["{f}:4:45: aliases expand to more than 10,000 values"],
+    ),
+    "recursive alias": (
+        "scenarios: &x {a: *x}\n",
+        ["{f}:1:19: recursive alias *x"],
     ),
     "every problem at once": (
         VALID.replace("seed: 1", "seed: -1").replace("error_sigma: 0.005", "error_sigma: -2"),

@@ -20,6 +20,15 @@ def test_wilson_matches_scipy(n, data):
     assert float(hi) == pytest.approx(ci.high, abs=1e-12)
 
 
+@given(n=st.integers(1, 10**6), data=st.data())
+def test_wilson_contains_its_estimate_exactly_at_the_edges(n, data):
+    k = data.draw(st.sampled_from([0, n, data.draw(st.integers(0, n))]))
+    lo, hi = wilson_interval(k, n)
+    assert 0 <= lo <= k / n <= hi <= 1
+    assert (lo == 0) == (k == 0)
+    assert (hi == 1) == (k == n)
+
+
 def test_wilson_is_vectorized():
     lo, hi = wilson_interval(np.array([0, 5, 100]), np.array([100, 100, 100]))
     assert lo.shape == hi.shape == (3,)
@@ -35,10 +44,10 @@ def test_wilson_coverage_near_zero():
     assert 0.93 <= coverage <= 0.99
 
 
-@given(values=st.lists(st.integers(1, 30), min_size=2, max_size=200))
+@given(values=st.lists(st.integers(1, 30), min_size=30, max_size=300))
 def test_mean_interval_matches_scipy_normal_interval(values):
-    x = np.array(values, dtype=float)
-    mean, lo, hi = mean_interval(x.sum(), (x * x).sum(), len(x))
+    x = np.array(values, dtype=np.int64)
+    mean, lo, hi = mean_interval(int(x.sum()), int((x * x).sum()), len(x))
     want = (
         stats.norm.interval(0.95, loc=x.mean(), scale=stats.sem(x))
         if x.std() > 0
@@ -55,3 +64,11 @@ def test_mean_interval_is_exact_for_huge_integer_sums():
     mean, lo, hi = mean_interval(n * value, n * value * value, n)
     assert (mean, lo, hi) == (23.0, 23.0, 23.0)
     assert mean_interval(5, 25, 1) == (5.0, None, None)
+    assert mean_interval(29 * 5, 29 * 25, 29) == (5.0, None, None)
+
+
+def test_mean_interval_stays_within_bounds():
+    """30 observations: 29 ones and one 20; the normal interval would dip below 1."""
+    total, total_sq = 29 + 20, 29 + 400
+    _, lo, hi = mean_interval(total, total_sq, 30, bounds=(1, 20))
+    assert lo == 1 and hi < 20

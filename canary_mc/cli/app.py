@@ -7,6 +7,8 @@ standard error and exit code 2.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,5 +161,18 @@ def bench(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Output cut short by the reader (``| head``) ends the program quietly with exit code 1,
+    as rich does for tables; output that cannot be written (a full disk) prints one line
+    and exits with code 1. Neither is a user error, so neither uses code 2.
+    """
+    try:
+        app()
+    except BrokenPipeError:
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write output: {exc.strerror or exc}\n")
+        sys.exit(1)

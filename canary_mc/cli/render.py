@@ -48,13 +48,13 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
         "rollback rate",
         "completed",
         "rollbacks err / lat",
-        "mean steps to decision",
+        "mean steps to decision (95% CI)",
     ):
         scenarios.add_column(column, justify="left" if column == "scenario" else "right")
     for s in estimate.scenarios:
         label = f"{s.scenario} (healthy)" if s.healthy and s.scenario != "healthy" else s.scenario
         if s.mean_steps_lo is None or s.mean_steps_hi is None:
-            steps = f"{s.mean_steps_to_decision:.3f} (n=1, no CI)"
+            steps = f"{s.mean_steps_to_decision:.3f} (no CI, n < 30)"
         else:
             steps = (
                 f"{s.mean_steps_to_decision:.3f} ± {s.mean_steps_hi - s.mean_steps_to_decision:.3f}"

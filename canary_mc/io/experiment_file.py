@@ -1,39 +1,29 @@
-"""Read experiment files: safe YAML in, a frozen :class:`Experiment` or every problem out.
+"""Read experiment files: YAML in, a frozen :class:`Experiment` or every problem out.
 
-This is the edge where user input is validated. YAML is parsed with ruamel.yaml's
-round-trip loader, which follows YAML 1.2 (so ``1e6`` is a number) and remembers where
-every key and value stands; any explicit tag is refused before construction, so no
-Python object is built from the file. Each
-pydantic error is then reported at the line and column of what it is about, as
-``file:line:col: field.path: message``.
+This is the edge where user input is validated. :mod:`canary_mc.io.located_yaml` parses
+the file and locates every value; pydantic validates; each error is reported at the line
+and column of what it is about, as ``file:line:col: field.path: message``.
+
+Pydantic runs cross-field rules (unique stage names, ``onset_stage`` references) only
+once every field is valid. So that one run reports every problem, those rules are also
+run here on the raw document when field errors were found, through the same functions
+the models use.
 """
 
 from __future__ import annotations
 
-import datetime
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
 
 from canary_mc.errors import ExperimentFileError, Problem
+from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_located_yaml, spelled
 from canary_mc.model import Experiment
-
-Loc = tuple[str | int, ...]
+from canary_mc.model.experiment import onset_stage_problem
+from canary_mc.model.policy import repeated_stage_names
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -69,7 +59,8 @@ def parse_experiment(
     text: str, *, file: str = "<string>", default_name: str = "experiment"
 ) -> Experiment:
     """Validate experiment-file text; see :func:`load_experiment`."""
-    document, positions = read_yaml(text, file=file)
+    located = read_located_yaml(text, file=file)
+    document = located.document
     if not isinstance(document, dict):
         raise ExperimentFileError(
             [Problem(file, 1, 1, "", f"must be a mapping of keys to values, got {_kind(document)}")]
@@ -78,186 +69,44 @@ def parse_experiment(
     try:
         return Experiment.model_validate(document)
     except ValidationError as exc:
-        problems = [_problem(file, error, positions) for error in exc.errors()]
-        problems.sort(key=lambda p: (p.line or 0, p.col or 0, p.path))
-        raise ExperimentFileError(problems) from None
+        problems = {}
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            problems[loc] = _problem(file, loc, _message(error, loc), error["type"], located)
+        for loc, message in _cross_field_problems(document):
+            if loc not in problems:
+                problems[loc] = _problem(file, loc, message, "value_error", located)
+        ordered = sorted(problems.values(), key=lambda p: (p.line or 0, p.col or 0, p.path))
+        raise ExperimentFileError(ordered) from None
 
 
-def read_yaml(text: str, *, file: str) -> tuple[Any, dict[Loc, tuple[int, int]]]:
-    """Parse YAML into plain Python values and a map of where each one stands.
-
-    Explicit tags (``!!python/object``, ``!!binary``, ``!custom``, even ``!!int``) are
-    refused before anything is constructed. Anchors, aliases and merge keys work; a value
-    reached through an alias is reported at the alias, a key brought in by a ``<<``
-    merge at the mapping that merges it.
-
-    Returns
-    -------
-    document : plain dicts, lists, str, int, float, bool and None
-        Dates become their ISO text.
-    positions : dict of loc to (line, col)
-        1-based position of every value; for a mapping key, ``loc + ("<key>",)`` holds
-        the position of the key itself.
-    """
-    yaml = YAML(typ="rt", pure=True)
-    try:
-        events = list(yaml.parse(text))
-        tagged = [
-            Problem(
-                file,
-                event.start_mark.line + 1,
-                event.start_mark.column + 1,
-                "",
-                f"YAML tags are not allowed, got {_short_tag(event.tag)}",
-            )
-            for event in events
-            if getattr(event, "tag", None)
-        ]
-        if tagged:
-            raise ExperimentFileError(tagged)
-        _check_depth(events, file)
-        document = _plain(yaml.load(text))
-        positions = _positions(events)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise ExperimentFileError(
-            [
-                Problem(
-                    file,
-                    mark.line + 1 if mark else None,
-                    mark.column + 1 if mark else None,
-                    "",
-                    f"invalid YAML: {message}",
-                )
-            ]
-        ) from None
-    except YAMLError as exc:
-        raise ExperimentFileError([Problem(file, None, None, "", f"invalid YAML: {exc}")]) from None
-    except RecursionError:
-        raise ExperimentFileError(
-            [Problem(file, None, None, "", "invalid YAML: nested too deeply")]
-        ) from None
-    return document, positions
+def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """The models' cross-field rules, applied to whatever parts of the raw file are usable."""
+    policy = document.get("policy")
+    stages = policy.get("stages") if isinstance(policy, dict) else None
+    if not isinstance(stages, list):
+        return []
+    names = [stage.get("name") if isinstance(stage, dict) else None for stage in stages]
+    found = [
+        (("policy", "stages", i, "name"), message) for i, message in repeated_stage_names(names)
+    ]
+    scenarios = document.get("scenarios")
+    if all(isinstance(name, str) for name in names) and isinstance(scenarios, dict):
+        for scenario_name, scenario in scenarios.items():
+            ref = scenario.get("onset_stage") if isinstance(scenario, dict) else None
+            if isinstance(ref, str) or (isinstance(ref, int) and not isinstance(ref, bool)):
+                message = onset_stage_problem(ref, names)
+                if message is not None:
+                    found.append((("scenarios", scenario_name, "onset_stage"), message))
+    return found
 
 
-MAX_DEPTH = 32
-"""Deepest nesting of mappings and sequences accepted; an experiment needs about 5."""
-
-
-def _check_depth(events: list[Any], file: str) -> None:
-    depth = 0
-    for event in events:
-        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                raise ExperimentFileError(
-                    [
-                        Problem(
-                            file,
-                            mark.line + 1,
-                            mark.column + 1,
-                            "",
-                            f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
-                        )
-                    ]
-                )
-        elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-            depth -= 1
-
-
-def _short_tag(tag: Any) -> str:
-    text = str(getattr(tag, "value", tag))
-    return "!!" + text.removeprefix("tag:yaml.org,2002:") if text.startswith("tag:") else text
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip values as plain dicts, lists and built-in scalars."""
-    if isinstance(node, CommentedMap):
-        return {str(key): _plain(value) for key, value in node.items()}
-    if isinstance(node, CommentedSeq):
-        return [_plain(value) for value in node]
-    if isinstance(node, datetime.date):
-        return node.isoformat()
-    # ruamel's scalar subclasses (ScalarFloat, ScalarInt, ...) become plain built-ins.
-    for plain in (bool, int, float, str):
-        if isinstance(node, plain):
-            return plain(node)
-    return node
-
-
-@dataclass
-class _Open:
-    """A mapping or sequence being walked in the event stream."""
-
-    loc: Loc
-    is_mapping: bool
-    items: int = 0
-    key: str | None = None
-
-
-def _positions(events: list[Any]) -> dict[Loc, tuple[int, int]]:
-    """Where every value (and mapping key) stands, from the parser's event stream.
-
-    Walking events rather than the loaded tree gives aliases their own position: the
-    values inside an aliased node are placed at the alias that brought them in.
-    """
-    positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
-    anchored: dict[str, Loc] = {}
-    open_: list[_Open] = []
-    for event in events:
-        if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-            open_.pop()
-            continue
-        if not isinstance(event, (ScalarEvent, AliasEvent, MappingStartEvent, SequenceStartEvent)):
-            continue
-        where = (event.start_mark.line + 1, event.start_mark.column + 1)
-        if not open_:
-            loc: Loc = ()
-        elif open_[-1].is_mapping and open_[-1].key is None:
-            key = str(getattr(event, "value", None))
-            open_[-1].key = key
-            positions[(*open_[-1].loc, key, "<key>")] = where
-            if not isinstance(event, (MappingStartEvent, SequenceStartEvent)):
-                continue
-            open_.append(_Open((), isinstance(event, MappingStartEvent)))  # complex key
-            continue
-        elif open_[-1].is_mapping:
-            loc, open_[-1].key = (*open_[-1].loc, open_[-1].key), None
-        else:
-            loc = (*open_[-1].loc, open_[-1].items)
-            open_[-1].items += 1
-        positions[loc] = where
-        if getattr(event, "anchor", None) and not isinstance(event, AliasEvent):
-            anchored[event.anchor] = loc
-        if isinstance(event, AliasEvent) and event.anchor in anchored:
-            source = anchored[event.anchor]
-            inner = [p for p in positions if p[: len(source)] == source and len(p) > len(source)]
-            for p in inner:
-                positions[(*loc, *p[len(source) :])] = where
-        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
-            open_.append(_Open(loc, isinstance(event, MappingStartEvent)))
-    return positions
-
-
-def _problem(file: str, error: Any, positions: dict[Loc, tuple[int, int]]) -> Problem:
-    loc: Loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden" and (*loc, "<key>") in positions:
-        line, col = positions[(*loc, "<key>")]
+def _problem(file: str, loc: Loc, message: str, kind: str, located: LocatedDocument) -> Problem:
+    if kind == "extra_forbidden" and (*loc, KEY) in located.positions:
+        line, col = located.positions[(*loc, KEY)]
     else:
-        known = loc
-        while known not in positions:
-            known = known[:-1]
-        line, col = positions[known]
-    return Problem(file, line, col, _dotted(loc), _message(error, loc))
-
-
-def _dotted(loc: Loc) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+        line, col = located.position(loc)
+    return Problem(file, line, col, dotted(loc), message)
 
 
 def _number(value: Any) -> str:
@@ -271,7 +120,7 @@ def _kind(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
-    text = repr(value)
+    text = spelled(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -298,7 +147,7 @@ def _message(error: Any, loc: Loc) -> str:
         return f"must have at least {ctx['min_length']} item(s), got {ctx['actual_length']}"
     if kind == "string_too_short":
         return "must not be empty"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_parsing_size", "int_type", "int_from_float"):
         return f"must be a whole number, got {got}"
     if kind in ("float_parsing", "float_type"):
         return f"must be a number, got {got}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -11,6 +12,21 @@ from canary_mc.model.policy import Policy
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
 HEALTHY_NAME = "healthy"
+
+
+def onset_stage_problem(ref: str | int, stage_names: Sequence[str]) -> str | None:
+    """The rule "onset_stage names a stage": ``None`` if it does, else what is wrong.
+
+    Shared by :class:`Experiment` and the file loader, which applies it to raw input.
+    """
+    if isinstance(ref, str) and ref in stage_names:
+        return None
+    if isinstance(ref, int) and 0 <= ref < len(stage_names):
+        return None
+    known = ", ".join(repr(n) for n in stage_names)
+    return (
+        f"must name a stage ({known}) or be a 0-based index below {len(stage_names)}, got {ref!r}"
+    )
 
 
 class Experiment(Frozen):
@@ -54,20 +70,9 @@ class Experiment(Frozen):
                     )
                 )
             ref = scenario.onset_stage
-            if ref is None:
-                continue
-            try:
-                self.policy.stage_index(ref)
-            except KeyError:
-                known = ", ".join(repr(n) for n in self.policy.stage_names)
-                problems.append(
-                    (
-                        ("scenarios", name, "onset_stage"),
-                        f"must name a stage ({known}) or be a 0-based index below "
-                        f"{len(self.policy.stages)}, got {ref!r}",
-                        ref,
-                    )
-                )
+            message = None if ref is None else onset_stage_problem(ref, self.policy.stage_names)
+            if message is not None:
+                problems.append((("scenarios", name, "onset_stage"), message, ref))
         if problems:
             raise_at("Experiment", problems)
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -12,6 +13,20 @@ MAX_STEPS = 2000
 """Most evaluation steps a policy may have. The engine holds every step of a chunk of
 rollouts in memory (at least one random-number block: 4,096 rollouts x n_steps x 8 bytes
 per array), so this keeps a run under about half a GiB whatever the policy."""
+
+
+def repeated_stage_names(names: Sequence[object]) -> list[tuple[int, str]]:
+    """The rule "stage names are unique": (index, message) for each repeat of a name.
+
+    Shared by :class:`Policy` and the file loader, which applies it to raw input.
+    """
+    seen: set[object] = set()
+    repeats = []
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name in seen:
+            repeats.append((i, f"stage names must be unique, got {name!r} twice"))
+        seen.add(name)
+    return repeats
 
 
 class Stage(Frozen):
@@ -71,20 +86,15 @@ class Policy(Frozen):
 
     @model_validator(mode="after")
     def _stage_names_unique(self) -> Policy:
-        seen: set[str] = set()
-        duplicates = []
-        for i, stage in enumerate(self.stages):
-            if stage.name in seen:
-                duplicates.append(
-                    (
-                        ("stages", i, "name"),
-                        f"stage names must be unique, got {stage.name!r} twice",
-                        stage.name,
-                    )
-                )
-            seen.add(stage.name)
+        duplicates = repeated_stage_names([stage.name for stage in self.stages])
         if duplicates:
-            raise_at("Policy", duplicates)
+            raise_at(
+                "Policy",
+                [
+                    (("stages", i, "name"), message, self.stages[i].name)
+                    for i, message in duplicates
+                ],
+            )
         if self.n_steps > MAX_STEPS:
             raise_at(
                 "Policy",

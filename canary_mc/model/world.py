@@ -86,7 +86,8 @@ class Scenario(Frozen):
             or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
         ):
             return value
-        raise ValueError(f"must be a stage name or a 0-based stage index, got {value!r}")
+        got = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+        raise ValueError(f"must be a stage name or a 0-based stage index, got {got}")
 
     @property
     def healthy(self) -> bool:

@@ -56,7 +56,7 @@ class ScenarioEstimate:
     mean_steps_to_decision : float
         Mean number of steps until rollback or completion.
     mean_steps_lo, mean_steps_hi : float or None
-        Its 95% interval; ``None`` with a single rollout.
+        Its 95% normal interval, cut to [1, n_steps]; ``None`` below 30 rollouts.
     """
 
     scenario: str
@@ -72,7 +72,9 @@ class ScenarioEstimate:
     @classmethod
     def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
         n = tally.n_rollouts
-        mean, lo, hi = mean_interval(tally.steps_sum, tally.steps_sq_sum, n)
+        mean, lo, hi = mean_interval(
+            tally.steps_sum, tally.steps_sq_sum, n, bounds=(1, policy.n_steps)
+        )
         return cls(
             scenario=scenario,
             healthy=healthy,

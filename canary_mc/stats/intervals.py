@@ -40,16 +40,30 @@ def wilson_interval(
     (0.0215, 0.1118)
     """
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    n = np.asarray(n, dtype=np.float64)
-    p = np.asarray(successes, dtype=np.float64) / n
+    k = np.asarray(successes)
+    n = np.asarray(n)
+    p = k / n
     denominator = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # At k = 0 and k = n the bound is exactly 0 or 1; the formula leaves rounding dust,
+    # which would put the estimate itself outside its interval.
+    lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return lo, hi
+
+
+MIN_ROLLOUTS_FOR_MEAN_INTERVAL = 30
+"""Below this many observations the normal approximation is not trusted: no interval."""
 
 
 def mean_interval(
-    total: int, total_sq: int, n: int, confidence: float = CONFIDENCE
+    total: int,
+    total_sq: int,
+    n: int,
+    *,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+    confidence: float = CONFIDENCE,
 ) -> tuple[float, float | None, float | None]:
     """Normal-approximation interval for the mean of integer observations.
 
@@ -62,17 +76,21 @@ def mean_interval(
         Sum and sum of squares of the ``n`` observations.
     n : int
         Number of observations, > 0.
+    bounds : (float, float)
+        Range the observations (so the mean) cannot leave; the interval is cut to it.
+    confidence : float
+        Two-sided level in (0, 1).
 
     Returns
     -------
     mean : float
     lo, hi : float or None
-        ``None`` when ``n < 2``: one observation says nothing about the spread.
+        ``None`` below :data:`MIN_ROLLOUTS_FOR_MEAN_INTERVAL` observations.
     """
     mean = total / n
-    if n < 2:
+    if n < MIN_ROLLOUTS_FOR_MEAN_INTERVAL:
         return mean, None, None
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     variance = (n * total_sq - total * total) / (n * (n - 1))
     half = z * (variance / n) ** 0.5
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
