@@ -6,9 +6,11 @@ import textwrap
 
 import pytest
 from conftest import EXPERIMENTS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from canary_mc.errors import ExperimentFileError
-from canary_mc.io.experiment_file import load_experiment
+from canary_mc.io.experiment_file import load_experiment, parse_experiment
 
 VALID = """\
 seed: 1
@@ -134,6 +136,10 @@ BAD = {
             "{f}:11:29: service.latency_ms: must be a number, got nothing (null)",
         ],
     ),
+    "stage name that is a mapping": (
+        VALID.replace("    - name: b\n", "    - name:\n        x: 1\n"),
+        ["{f}:7:9: policy.stages[1].name: must be a string, got a mapping"],
+    ),
     "non-text key": (
         VALID.replace("scenarios:", "scenarios:\n  true: {}"),
         ["{f}:13:3: scenarios: mapping keys must be text, got true; quote it"],
@@ -258,3 +264,29 @@ def test_missing_file(tmp_path):
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_experiments_are_valid(path):
     assert load_experiment(path).name == path.stem
+
+
+@st.composite
+def mangled(draw: st.DrawFn) -> str:
+    """The valid file with a few characters replaced, inserted or deleted."""
+    text = ALIASED if draw(st.booleans()) else VALID
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        piece = draw(st.sampled_from([*":-[]{}&*!<>#'\"\n ,?|%@`\t0e.x", "", "\n  ", ": "]))
+        cut = draw(st.integers(0, 3))
+        text = text[:i] + piece + text[i + cut :]
+    return text
+
+
+@settings(max_examples=400)
+@given(text=st.one_of(mangled(), st.text(max_size=200)))
+def test_any_text_gives_an_experiment_or_located_problems(text):
+    """No input escapes as anything but ExperimentFileError, and every problem is placed."""
+    try:
+        parse_experiment(text, file="f.yaml")
+    except ExperimentFileError as exc:
+        assert exc.problems
+        lines = text.count("\n") + 2
+        for problem in exc.problems:
+            assert problem.file == "f.yaml"
+            assert problem.line is None or 1 <= problem.line <= lines, problem

@@ -20,10 +20,12 @@ def repeated_stage_names(names: Sequence[object]) -> list[tuple[int, str]]:
 
     Shared by :class:`Policy` and the file loader, which applies it to raw input.
     """
-    seen: set[object] = set()
+    seen: set[str] = set()
     repeats = []
     for i, name in enumerate(names):
-        if isinstance(name, str) and name in seen:
+        if not isinstance(name, str):  # raw input: not a name, reported by field rules
+            continue
+        if name in seen:
             repeats.append((i, f"stage names must be unique, got {name!r} twice"))
         seen.add(name)
     return repeats
