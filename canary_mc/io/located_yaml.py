@@ -15,12 +15,14 @@ once, before anything is constructed, to
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -74,7 +76,11 @@ def read_located_yaml(text: str, *, file: str) -> LocatedDocument:
     try:
         positions = _walk(yaml.parse(text), file)
         problems: list[Problem] = []
-        document = _plain(yaml.load(text), (), positions, problems, file)
+        with warnings.catch_warnings():
+            # A redefined anchor is legal YAML (the later one wins); ruamel warns on stderr.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            loaded = yaml.load(text)
+        document = _plain(loaded, (), positions, problems, file)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part)
