@@ -65,9 +65,13 @@ class LocatedDocument:
 
     def position(self, loc: Loc) -> tuple[int, int]:
         """Position of ``loc``, or of its nearest located ancestor."""
-        while loc not in self.positions:
-            loc = loc[:-1]
-        return self.positions[loc]
+        return _nearest(self.positions, loc)
+
+
+def _nearest(positions: dict[Loc, tuple[int, int]], loc: Loc) -> tuple[int, int]:
+    while loc not in positions:
+        loc = loc[:-1]
+    return positions[loc]
 
 
 def read_located_yaml(text: str, *, file: str) -> LocatedDocument:
@@ -219,10 +223,7 @@ def _plain(
         result = {}
         for key, value in node.items():
             if not isinstance(key, str):
-                at = loc
-                while at not in positions:
-                    at = at[:-1]
-                line, col = positions[at]
+                line, col = _nearest(positions, loc)
                 problems.append(
                     Problem(file, line, col, dotted(loc),
                             f"mapping keys must be text, got {spelled(key)}; quote it")
