@@ -25,7 +25,7 @@ from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
 from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
 from canary_mc.io.progress import point_progress, rollout_progress
 from canary_mc.sweep.executors import default_workers, make_executor
-from canary_mc.sweep.runner import check_size, plan_sweep, run_sweep
+from canary_mc.sweep.runner import SweepPlan, check_size, plan_sweep, run_sweep
 
 USAGE_ERROR = 2
 
@@ -187,10 +187,7 @@ def sweep(
     """
     workers = default_workers() if workers is None else workers
     with user_errors():
-        plans = _plan_all(files, rollouts=rollouts, seed=seed)
-        if not yes:
-            for plan in plans:
-                check_size(plan.sweep_file, rollouts=rollouts, workers=workers)
+        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
         names = [plan.name for plan in plans]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -221,13 +218,27 @@ def sweep(
             )
 
 
-def _plan_all(files: list[Path], *, rollouts: int | None, seed: int | None) -> list:
-    """Load and expand every file first, so a bad file stops the run before any output."""
-    plans = []
+def _plan_all(
+    files: list[Path], *, rollouts: int | None, seed: int | None, workers: int | None
+) -> list[SweepPlan]:
+    """Load, size-check and expand every file first, so a bad file stops the run before
+    any output; ``workers=None`` skips the size check (``--yes``)."""
     problems = []
+    loaded = []
     for file in files:
         try:
-            plans.append(plan_sweep(load_sweep_file(file), rollouts=rollouts, seed=seed))
+            loaded.append(load_sweep_file(file))
+        except ExperimentFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise ExperimentFileError(problems)
+    if workers is not None:
+        for sweep_file in loaded:
+            check_size(sweep_file, rollouts=rollouts, workers=workers)
+    plans = []
+    for sweep_file in loaded:
+        try:
+            plans.append(plan_sweep(sweep_file, rollouts=rollouts, seed=seed))
         except ExperimentFileError as exc:
             problems += exc.problems
     if problems:

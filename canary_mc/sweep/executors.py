@@ -19,13 +19,24 @@ R = TypeVar("R")
 
 
 class Executor(Protocol):
-    """Runs ``fn`` on every task; yields results as they finish, in any order."""
+    """Runs ``fn`` on every task; yields results as they finish, in any order.
+
+    ``task_seconds`` is how long a task should run: enough to make the executor's
+    per-task overhead small, and no more, since a stopped sweep loses running tasks.
+    """
+
+    task_seconds: float
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]: ...
 
 
 class SerialExecutor:
-    """Runs every task in this process, in order: for debugging and tiny sweeps."""
+    """Runs every task in this process, in order: for debugging and tiny sweeps.
+
+    No overhead per task, so every point is its own task and is saved as it finishes.
+    """
+
+    task_seconds = 0.0
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         for task in tasks:
@@ -40,6 +51,8 @@ class ProcessExecutor:
     At most ``2 * workers`` tasks are in flight, so results stream back steadily and an
     interrupt loses at most the tasks then running.
     """
+
+    task_seconds = 1.0
 
     def __init__(self, workers: int) -> None:
         if workers < 1:

@@ -95,6 +95,8 @@ def _section(document: dict[str, Any], loc: Loc, kind: type) -> Any:
 
 def _named_member(rest: str, names: list[Any], what: str) -> tuple[int, str]:
     """Split ``<name>.<field>`` where the name may contain dots; the longest name wins."""
+    if rest in names:
+        raise PathError("is a section, not a single parameter")
     matches = [
         (len(name), i)
         for i, name in enumerate(names)

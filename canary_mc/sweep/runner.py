@@ -33,9 +33,6 @@ this project's reference machine, used only to estimate how long a sweep will ta
 MAX_UNCONFIRMED_SECONDS = 6 * 3600
 """Longest estimated run that starts without ``--yes``."""
 
-TASK_ROLLOUT_STEPS = 2e7
-"""Work per task (about a second): small points are batched up to this."""
-
 
 @dataclass(frozen=True)
 class PointTask:
@@ -201,6 +198,7 @@ def run_sweep(
     directory = Path(out) / plan.name
     if fresh:
         clear(directory)
+    store.remove_stale_temporaries(directory)
     tallies: dict[int, dict[str, Tally]] = {}
     todo = []
     for index, _, experiment in plan.points:
@@ -214,7 +212,8 @@ def run_sweep(
             todo.append((index, key, experiment))
     reused = len(tallies)
     executor = SerialExecutor() if executor is None else executor
-    for results in executor.map_unordered(run_task, _batches(todo, chunk_rollouts)):
+    batch_work = executor.task_seconds * ROLLOUT_STEPS_PER_SECOND
+    for results in executor.map_unordered(run_task, _batches(todo, batch_work, chunk_rollouts)):
         for index, key, point_tallies in results:
             store.write_point(directory, key, point_tallies)
             tallies[index] = point_tallies
@@ -234,8 +233,9 @@ def clear(directory: Path) -> None:
 
 
 def _batches(
-    todo: list[tuple[int, str, Experiment]], chunk_rollouts: int | None
+    todo: list[tuple[int, str, Experiment]], batch_work: float, chunk_rollouts: int | None
 ) -> Iterator[PointTask]:
+    """Group points into tasks of at least ``batch_work`` rollout-steps (one point if 0)."""
     batch: list[tuple[int, str, Experiment]] = []
     work = 0.0
     for item in todo:
@@ -244,7 +244,7 @@ def _batches(
         work += (
             experiment.rollouts * experiment.policy.n_steps * len(experiment.evaluated_scenarios)
         )
-        if work >= TASK_ROLLOUT_STEPS:
+        if work >= batch_work:
             yield PointTask(tuple(batch), chunk_rollouts)
             batch, work = [], 0.0
     if batch:

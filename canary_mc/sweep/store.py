@@ -78,6 +78,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete temporary files left by a sweep that was killed mid-write.
+
+    Only one sweep may write a results folder at a time; its temporaries from a killed
+    run are never renamed into place, so they are garbage.
+    """
+    for folder in (directory, directory / POINTS):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
 def write_point(directory: Path, key: str, tallies: dict[str, Tally]) -> Path:
     """Save one point's tallies atomically as ``points/<key>.json``."""
     path = directory / POINTS / f"{key}.json"
