@@ -600,3 +600,10 @@ def test_serial_and_process_executors_yield_every_result():
     tasks = list(range(7))
     assert sorted(SerialExecutor().map_unordered(abs, tasks)) == tasks
     assert sorted(ProcessExecutor(2).map_unordered(abs, tasks)) == tasks
+
+
+def test_the_documented_example_is_a_valid_sweep(tmp_path):
+    text = (EXPERIMENTS.parent / "docs" / "experiment-files.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    sweep_file = load_sweep_file(write(tmp_path, example, "loose.yaml"))
+    assert sweep_file.n_points == 66 == len(plan_sweep(sweep_file).points)
