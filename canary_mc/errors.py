@@ -55,4 +55,4 @@ class ConfigError(CanaryMCError):
 
 
 class ResultsError(CanaryMCError):
-    """A results folder cannot be read: a file is missing, unreadable or breaks the contract."""
+    """A results folder is missing, incomplete or unreadable (e.g. no ``summary.parquet``)."""
