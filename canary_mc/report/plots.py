@@ -392,7 +392,7 @@ def stage_bars(
     _threshold_ticks(ax, stack.thresholds)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PERCENT)
-    ax.set_xlabel(axis_title(roles.threshold, "threshold setting"))
+    ax.set_xlabel(axis_title(roles.threshold, "threshold setting", wrap=True))
     ax.set_ylabel("share of rollouts (%)")
     if title:
         ax.set_title(title)
@@ -491,8 +491,12 @@ def _page_fixed(page: Page, fixed: str) -> str:
     return "; ".join(s for s in (format_values(page.values), fixed) if s)
 
 
+MIN_FIGURE_WIDTH = 7.0
+"""Inches; wide enough for a two-line title and a legend row at 100% zoom."""
+
+
 def _panel_grid(page: Page, width: float, height: float) -> tuple[Figure, np.ndarray]:
-    figure = new_figure(width * page.n_cols, height * page.n_rows)
+    figure = new_figure(max(MIN_FIGURE_WIDTH, width * page.n_cols), height * page.n_rows)
     grid = figure.subplots(page.n_rows, page.n_cols, squeeze=False)
     used = {(p.row, p.col) for p in page.panels}
     for (i, j), ax in np.ndenumerate(grid):
@@ -518,7 +522,9 @@ def _shared_legend(figure: Figure, grid: np.ndarray) -> None:
     best = max(grid.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
     handles, labels = best.get_legend_handles_labels()
     if handles:
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(3, len(handles)))
+        longest = max(len(label) for label in labels)
+        per_row = max(1, int(figure.get_figwidth() * 100 / (7 * longest + 40)))
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(per_row, len(handles)))
 
 
 @styled
@@ -568,8 +574,8 @@ def false_alarm_figure(
     figure.suptitle(
         _suptitle(
             experiment,
-            "false-alarm rate (healthy rollouts rolled back); "
-            f"bold: 95% upper bound below {format_percent(target)}",
+            "false-alarm rate (healthy rollouts rolled back)\n"
+            f"bold: the 95% upper bound is below the {format_percent(target)} target",
             _page_fixed(page, fixed),
         )
     )

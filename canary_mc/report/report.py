@@ -190,8 +190,9 @@ def recommendation_table(
     """The recommendation table, in Markdown."""
     header = [
         *(f"`{a}`" for a in roles.other),
-        f"noise level ({axis_title(roles.noise, 'noise level')})",
-        f"threshold setting ({axis_title(roles.threshold, 'threshold setting')})",
+        "noise level: " + (axis_title(roles.noise, "") if roles.noise else "not swept"),
+        "threshold setting: "
+        + (axis_title(roles.threshold, "") if roles.threshold else "not swept"),
         "false-alarm rate (95% CI)",
         *(f"detection: {s} (95% CI)" for s in scenarios),
         f"settings meeting {format_percent(target)}",
@@ -350,7 +351,7 @@ def report_markdown(
         "with 95% intervals; the dotted line is the policy's total number of steps.\n"
     )
     out.append(_images(decision_times, "Mean steps to decision"))
-    return "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
 
 __all__ = ["build_report", "fixed_parameters", "recommendation_table", "report_markdown"]

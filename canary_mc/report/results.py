@@ -1,8 +1,8 @@
 """Read a sweep's results folder (``summary.parquet``, ``stages.parquet``) for plotting.
 
-The files follow the sweep output contract (``docs/plots.md`` lists the columns used
-here). This module is the only place in ``canary_mc.report`` that touches files on the
-way in; everything downstream works on the :class:`SweepResults` it returns.
+The files are read with :mod:`canary_mc.sweep.store`; this module checks that they hold
+the columns and metadata the plots need, so a bad folder fails with one clear message
+rather than deep inside a plot. Everything downstream works on :class:`SweepResults`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from canary_mc.errors import ResultsError
-
-SUMMARY_FILE = "summary.parquet"
-STAGES_FILE = "stages.parquet"
+from canary_mc.sweep.store import STAGES, SUMMARY, read_metadata, read_stages, read_summary
 
 SUMMARY_COLUMNS = (
     "experiment",
@@ -102,35 +98,7 @@ class SweepResults:
         return value if isinstance(value, dict) else {}
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """The ``canary_mc.*`` key-value metadata of a Parquet file, decoded as text.
-
-    Raises
-    ------
-    ResultsError
-        If the file is missing or is not a readable Parquet file.
-    """
-    try:
-        raw = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowException) as exc:
-        raise ResultsError(f"{path}: cannot read Parquet metadata: {exc}") from None
-    return {
-        k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-        for k, v in raw.items()
-        if k.startswith(b"canary_mc.")
-    }
-
-
-def _read_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise ResultsError(
-            f"{path.parent}: no {path.name} (is this a sweep's results folder? "
-            "`canary-mc sweep` writes it)"
-        )
-    try:
-        frame = pd.read_parquet(path)
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot read Parquet: {exc}") from None
+def _checked(frame: pd.DataFrame, path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path}: missing columns {', '.join(missing)}")
@@ -170,9 +138,9 @@ def read_results(directory: Path) -> SweepResults:
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsError(f"results folder {directory} does not exist")
-    summary_path = directory / SUMMARY_FILE
-    summary = _read_table(summary_path, SUMMARY_COLUMNS)
-    stages = _read_table(directory / STAGES_FILE, STAGES_COLUMNS)
+    summary_path = directory / SUMMARY
+    summary = _checked(read_summary(directory), summary_path, SUMMARY_COLUMNS)
+    stages = _checked(read_stages(directory), directory / STAGES, STAGES_COLUMNS)
     metadata = read_metadata(summary_path)
     missing = [k for k in METADATA_KEYS if k not in metadata]
     if missing:
