@@ -247,6 +247,31 @@ def _plan_all(
 
 
 @app.command()
+def plot(
+    results: Annotated[Path, typer.Argument(help="A sweep's results folder, e.g. results/<name>.")],
+    target: Annotated[
+        float, typer.Option("--target", help="Target false-alarm rate, as a fraction.")
+    ] = 0.01,
+    rows: Annotated[
+        str | None, typer.Option("--rows", help="Swept axis down the panel grid.")
+    ] = None,
+    cols: Annotated[
+        str | None, typer.Option("--cols", help="Swept axis across the panel grid.")
+    ] = None,
+    facet: Annotated[
+        str | None, typer.Option("--facet", help="Swept axis to give one figure per value.")
+    ] = None,
+) -> None:
+    """(Re)draw a sweep's plots and report.md from its Parquet files alone."""
+    from canary_mc.report import build_report  # matplotlib loads only when plotting
+
+    with user_errors():
+        written = build_report(results, target=target, rows=rows, cols=cols, facet=facet)
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command()
 def bench(
     experiment: Annotated[Path, typer.Argument(help="Experiment to benchmark on.")] = Path(
         "experiments/seed.yaml"
