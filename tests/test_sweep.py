@@ -607,3 +607,20 @@ def test_the_documented_example_is_a_valid_sweep(tmp_path):
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     sweep_file = load_sweep_file(write(tmp_path, example, "loose.yaml"))
     assert sweep_file.n_points == 66 == len(plan_sweep(sweep_file).points)
+
+
+def test_cli_sweep_draws_the_report_unless_no_plots(tmp_path):
+    path = write(tmp_path, BASE + GRID)
+    out = tmp_path / "r"
+    result = invoke("sweep", str(path), "--out", str(out), "--workers", "1", "--no-plots")
+    assert result.exit_code == 0 and not (out / "small" / "report.md").exists()
+    result = invoke("sweep", str(path), "--out", str(out), "--workers", "1", "--target", "0.05")
+    assert result.exit_code == 0, result.output
+    report = (out / "small" / "report.md").read_text()
+    assert "below **5%**" in report
+    assert (out / "small" / "plots" / "false_alarm_heatmap.png").read_bytes()[:8] == (
+        b"\x89PNG\r\n\x1a\n"
+    )
+    result = invoke("sweep", str(path), "--out", str(tmp_path / "x"), "--target", "5")
+    assert result.exit_code == 2 and "--target must be a fraction" in result.output
+    assert not (tmp_path / "x").exists()

@@ -176,6 +176,13 @@ def sweep(
     yes: Annotated[
         bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
     ] = False,
+    no_plots: Annotated[
+        bool, typer.Option("--no-plots", help="Skip the plots and report.md.")
+    ] = False,
+    target: Annotated[
+        float,
+        typer.Option("--target", help="Target false-alarm rate of the report, as a fraction."),
+    ] = 0.01,
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
     ] = None,
@@ -187,6 +194,8 @@ def sweep(
     """
     workers = default_workers() if workers is None else workers
     with user_errors():
+        if not no_plots and not 0 < target < 1:
+            raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
         plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
         names = [plan.name for plan in plans]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -216,6 +225,12 @@ def sweep(
                 f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
                 f"{result.summary}, {result.stages}"
             )
+            if not no_plots:
+                from canary_mc.report import build_report  # matplotlib loads only here
+
+                written = build_report(result.directory, target=target)
+                report = next((p for p in written if p.suffix == ".md"), None)
+                typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
 
 
 def _plan_all(
