@@ -2,11 +2,12 @@
 
 from canary_mc.model.experiment import HEALTHY_NAME, Experiment
 from canary_mc.model.policy import Policy, Stage
-from canary_mc.model.world import HEALTHY, GaussianNoise, Noise, Scenario, Service
+from canary_mc.model.world import HEALTHY, CountsNoise, GaussianNoise, Noise, Scenario, Service
 
 __all__ = [
     "HEALTHY",
     "HEALTHY_NAME",
+    "CountsNoise",
     "Experiment",
     "GaussianNoise",
     "Noise",
