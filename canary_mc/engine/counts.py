@@ -448,7 +448,7 @@ def rate_delta_exceeds(
     baseline_requests: np.ndarray,
     threshold: Sequence[Fraction],
 ) -> np.ndarray:
-    """``canary_errors / canary_requests - baseline_errors / baseline_requests > threshold``, exactly.
+    """Is ``canary_errors / canary_requests - baseline_errors / baseline_requests > threshold``?
 
     With ``threshold = P / Q`` and positive request counts the comparison is
     ``(e_c n_b - e_b n_c) Q > P n_c n_b``, in integers: no rounding can decide a tie such
