@@ -67,7 +67,7 @@ BAD = {
         VALID + "colour: blue\n",
         [
             "{f}:14:1: colour: unknown key 'colour'; expected one of: name, description, seed,"
-            " rollouts, policy, service, noise, scenarios"
+            " rollouts, policy, service, noise, scenarios, sweep"
         ],
     ),
     "wrong type": (

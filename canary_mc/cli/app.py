@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +21,11 @@ from rich.console import Console
 from canary_mc.bench import bench_engine_vs_reference
 from canary_mc.cli.render import bench_table, estimate_tables, trace_table
 from canary_mc.engine import run_experiment, trace_rollout
-from canary_mc.errors import CanaryMCError
-from canary_mc.io.experiment_file import load_experiment
-from canary_mc.io.progress import rollout_progress
+from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
+from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
+from canary_mc.io.progress import point_progress, rollout_progress
+from canary_mc.sweep.executors import default_workers, make_executor
+from canary_mc.sweep.runner import check_size, plan_sweep, run_sweep
 
 USAGE_ERROR = 2
 
@@ -71,6 +74,11 @@ def run(
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
     with user_errors():
         config = load_experiment(experiment)
+        if config.sweep is not None:
+            raise ConfigError(
+                f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
+                f"run it with `canary-mc sweep {experiment}`"
+            )
         total = config.rollouts if rollouts is None else rollouts
         with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
             estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
@@ -110,19 +118,121 @@ def trace(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Experiment files to check.")],
 ) -> None:
-    """Check experiment files without running them; report every problem found."""
+    """Check experiment files, and every point of their sweeps, without running them."""
     failed = False
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for file in files:
         try:
-            load_experiment(file)
+            sweep_file = load_sweep_file(file)
+            checked = _check_points(sweep_file)
         except CanaryMCError as exc:
             err.print(str(exc), markup=False)
             failed = True
         else:
-            typer.echo(f"{file}: ok")
+            scenarios = len(sweep_file.experiment.evaluated_scenarios)
+            size = f"{sweep_file.n_points:,} grid point(s) x {scenarios} scenario(s)"
+            typer.echo(f"{file}: ok ({size}{'' if checked else '; combinations not checked'})")
     if failed:
         raise typer.Exit(USAGE_ERROR)
+
+
+MAX_VALIDATED_POINTS = 100_000
+"""``validate`` checks every combination of swept values up to this many grid points."""
+
+
+def _check_points(sweep_file: SweepFile) -> bool:
+    if sweep_file.n_points > MAX_VALIDATED_POINTS:
+        return False
+    for _ in sweep_file.points():
+        pass
+    return True
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Parallel processes; default: the cores available.",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def sweep(
+    files: Annotated[list[Path], typer.Argument(help="Experiment files (YAML).")],
+    out: Annotated[Path, typer.Option("--out", help="Results root folder.")] = Path("results"),
+    workers: WorkersOption = None,
+    rollouts: Annotated[
+        int | None,
+        typer.Option("--rollouts", min=1, help="Rollouts per grid point.", show_default=False),
+    ] = None,
+    seed: SeedOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard saved points and start over.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
+    ] = False,
+    chunk_rollouts: Annotated[
+        int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
+    ] = None,
+) -> None:
+    """Run every grid point x scenario; write summary.parquet and stages.parquet.
+
+    Finished points are saved as they complete, so rerunning an interrupted sweep with
+    the same command continues where it stopped.
+    """
+    workers = default_workers() if workers is None else workers
+    with user_errors():
+        plans = _plan_all(files, rollouts=rollouts, seed=seed)
+        if not yes:
+            for plan in plans:
+                check_size(plan.sweep_file, rollouts=rollouts, workers=workers)
+        names = [plan.name for plan in plans]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(
+                f"experiment names must differ, since each names its results folder: "
+                f"{', '.join(repeated)}"
+            )
+        executor = make_executor("process", workers)
+        for plan in plans:
+            label = f"{plan.name}"
+            started = time.perf_counter()
+            with point_progress(len(plan.points), label=label, enabled=not quiet) as done:
+                result = run_sweep(
+                    plan,
+                    out,
+                    executor=executor,
+                    fresh=fresh,
+                    chunk_rollouts=chunk_rollouts,
+                    on_point=done,
+                )
+            elapsed = time.perf_counter() - started
+            scenarios = len(plan.base.evaluated_scenarios)
+            reused = f", {result.reused} reused" if result.reused else ""
+            typer.echo(
+                f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
+                f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
+                f"{result.summary}, {result.stages}"
+            )
+
+
+def _plan_all(files: list[Path], *, rollouts: int | None, seed: int | None) -> list:
+    """Load and expand every file first, so a bad file stops the run before any output."""
+    plans = []
+    problems = []
+    for file in files:
+        try:
+            plans.append(plan_sweep(load_sweep_file(file), rollouts=rollouts, seed=seed))
+        except ExperimentFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise ExperimentFileError(problems)
+    return plans
 
 
 @app.command()

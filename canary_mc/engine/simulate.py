@@ -92,15 +92,15 @@ def simulate_outcomes(
     )
 
 
-def run_experiment(
+def tally_experiment(
     experiment: Experiment,
     *,
     rollouts: int | None = None,
     seed: int | None = None,
     chunk_rollouts: int | None = None,
     on_chunk: Callable[[int], Any] | None = None,
-) -> ExperimentEstimate:
-    """Estimate every scenario of an experiment from seeded rollouts.
+) -> dict[str, Tally]:
+    """Exact integer tallies of every scenario of an experiment, from seeded rollouts.
 
     Parameters
     ----------
@@ -116,8 +116,8 @@ def run_experiment(
 
     Returns
     -------
-    ExperimentEstimate
-        One estimate per scenario in ``experiment.evaluated_scenarios``, in that order.
+    dict of str to Tally
+        One tally per scenario in ``experiment.evaluated_scenarios``, in that order.
     """
     n_rollouts = experiment.rollouts if rollouts is None else rollouts
     seed = experiment.seed if seed is None else seed
@@ -133,16 +133,45 @@ def run_experiment(
             tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, blast)
         if on_chunk is not None:
             on_chunk(outcomes.n_rollouts)
+    return tallies
+
+
+def estimate_experiment(
+    experiment: Experiment, tallies: dict[str, Tally], *, seed: int | None = None
+) -> ExperimentEstimate:
+    """Rates and intervals of an experiment from its per-scenario tallies."""
+    scenarios = experiment.evaluated_scenarios
     return ExperimentEstimate(
         experiment=experiment.name,
-        seed=seed,
-        n_rollouts=n_rollouts,
+        seed=experiment.seed if seed is None else seed,
+        n_rollouts=next(iter(tallies.values())).n_rollouts,
         healthy_scenario=experiment.healthy_scenario,
         scenarios=tuple(
-            ScenarioEstimate.of(tallies[name], policy, name, scenario.healthy)
+            ScenarioEstimate.of(tallies[name], experiment.policy, name, scenario.healthy)
             for name, scenario in scenarios.items()
         ),
     )
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    rollouts: int | None = None,
+    seed: int | None = None,
+    chunk_rollouts: int | None = None,
+    on_chunk: Callable[[int], Any] | None = None,
+) -> ExperimentEstimate:
+    """Estimate every scenario of an experiment: :func:`tally_experiment`, then rates.
+
+    Returns
+    -------
+    ExperimentEstimate
+        One estimate per scenario in ``experiment.evaluated_scenarios``, in that order.
+    """
+    tallies = tally_experiment(
+        experiment, rollouts=rollouts, seed=seed, chunk_rollouts=chunk_rollouts, on_chunk=on_chunk
+    )
+    return estimate_experiment(experiment, tallies, seed=seed)
 
 
 def _check_run(n_rollouts: int, seed: int) -> None:

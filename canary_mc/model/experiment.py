@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from canary_mc.model._base import Count, Frozen, raise_at
 from canary_mc.model.policy import Policy
+from canary_mc.model.sweep import Sweep
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
 HEALTHY_NAME = "healthy"
@@ -47,6 +48,9 @@ class Experiment(Frozen):
         :class:`CountsNoise`.
     scenarios : dict of str to Scenario
         Canary behaviours to evaluate. A scenario named ``healthy`` must have no effect.
+    sweep : Sweep, optional
+        Parameters to vary (see :class:`~canary_mc.model.sweep.Sweep`). The experiment
+        itself is the sweep's base; each grid point is an experiment without a sweep.
     """
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
@@ -57,6 +61,7 @@ class Experiment(Frozen):
     service: Service
     noise: Noise
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
+    sweep: Sweep | None = None
 
     @model_validator(mode="after")
     def _scenarios_consistent(self) -> Experiment:

@@ -74,6 +74,16 @@ class Tally:
     blast: BlastTally | None = None
 
     @classmethod
+    def from_dict(cls, fields: dict) -> Tally:
+        """The inverse of ``dataclasses.asdict`` after a JSON round trip (lists for tuples)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        blast = values.get("blast")
+        if isinstance(blast, dict):
+            histogram = tuple(tuple(pair) for pair in blast["excess_errors_histogram"])
+            values["blast"] = BlastTally(**{**blast, "excess_errors_histogram": histogram})
+        return cls(**values)
+
+    @classmethod
     def empty(cls, n_stages: int) -> Tally:
         return cls(0, 0, (0,) * n_stages, 0, 0, 0, 0)
 
