@@ -468,15 +468,15 @@ def rate_delta_exceeds(
     """
     num = np.array([t.numerator for t in threshold], dtype=object)
     den = np.array([t.denominator for t in threshold], dtype=object)
-    n_steps = len(threshold)
     if canary_requests.size:
+        # At least 1 per side: the threshold's own terms must fit too.
         bound = (
-            canary_requests.max(axis=0).astype(object)
-            * baseline_requests.max(axis=0).astype(object)
+            np.maximum(canary_requests.max(axis=0), 1).astype(object)
+            * np.maximum(baseline_requests.max(axis=0), 1).astype(object)
             * (den + np.abs(num))
         )
     else:
-        bound = np.zeros(n_steps, dtype=object)
+        bound = den + np.abs(num)
     safe = np.array([b < _INT64_SAFE for b in bound], dtype=bool)
     out = np.empty(canary_errors.shape, dtype=bool)
     columns = {True: np.flatnonzero(safe), False: np.flatnonzero(~safe)}
