@@ -623,3 +623,42 @@ def test_huge_traffic_without_dispersion_is_the_gaussian_model():
             assert_close(
                 (b.decision_step == j).mean(), closed_step, math.sqrt(p * (1 - p) / n), "g"
             )
+
+
+@pytest.mark.parametrize("metric", ["mean", "p50"])
+def test_huge_traffic_latency_is_gaussian_with_the_matching_sigma(metric):
+    """Mean: sd m e^{s^2/2} sqrt((e^{s^2} - 1)(1/n_c + 1/n_b)); median: the asymptotic
+    sd of a sample median, m sqrt(pi/2) s sqrt(1/n_c + 1/n_b) (delta method on exp)."""
+    m, s, n_side, delta = 100.0, 0.5, 1_000_000, 0.1
+    if metric == "mean":
+        sd = m * math.exp(s * s / 2) * math.sqrt(math.expm1(s * s) * 2 / n_side)
+    else:
+        sd = m * s * math.sqrt(math.pi / 2) * math.sqrt(2 / n_side)
+    limit = 0.15
+    policy = one_stage(traffic_pct=50, steps=2, error_threshold=1.0, latency_ms=limit)
+    n = 20_000
+    counts = simulate_outcomes(
+        policy=policy,
+        service=Service(error_rate=0.0, latency_ms=m, requests_per_step=2 * n_side),
+        noise=CountsNoise(model="counts", latency_log_sigma=s, latency_metric=metric),
+        scenario=Scenario(latency_delta_ms=delta),
+        n_rollouts=n,
+        seed=2,
+    )
+    p_pass = stats.norm.cdf((limit - delta) / sd)  # about 0.72: a rate near 1/2
+    closed = 1 - p_pass**2
+    assert_close(counts.rolled_back.mean(), closed, math.sqrt(closed * (1 - closed) / n), metric)
+
+
+def test_tally_survives_a_json_round_trip():
+    """The sweep's point cache stores tallies as JSON; the blast histogram must come back."""
+    import dataclasses
+    import json
+
+    from canary_mc.engine.simulate import tally_experiment
+    from canary_mc.stats.tally import Tally
+
+    tallies = tally_experiment(counts_experiment(), rollouts=500)
+    for tally in tallies.values():
+        back = Tally.from_dict(json.loads(json.dumps(dataclasses.asdict(tally))))
+        assert back == tally and back.blast is not None
