@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
@@ -662,3 +663,20 @@ def test_tally_survives_a_json_round_trip():
     for tally in tallies.values():
         back = Tally.from_dict(json.loads(json.dumps(dataclasses.asdict(tally))))
         assert back == tally and back.blast is not None
+
+
+def test_cli_runs_and_traces_a_counts_experiment(tmp_path):
+    from typer.testing import CliRunner
+
+    from canary_mc.cli.app import app
+
+    text = (ROOT / "experiments" / "low-traffic.yaml").read_text()
+    path = tmp_path / "one.yaml"
+    path.write_text(text.split("\nsweep:")[0] + "\n")
+    runner = CliRunner()
+    run = runner.invoke(app, ["run", str(path), "--rollouts", "300", "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert "blast radius" in run.output and "excess errors (p95)" in run.output
+    trace = runner.invoke(app, ["trace", str(path), "--scenario", "error-regression", "--json"])
+    assert trace.exit_code == 0, trace.output
+    assert '"phase"' in trace.output

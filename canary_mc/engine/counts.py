@@ -39,6 +39,7 @@ from canary_mc.engine.outcomes import (
 )
 from canary_mc.engine.schedule import FaultPlan, PolicyPlan, exact_decimal
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.errors import ConfigError
 from canary_mc.model import CountsNoise, Policy, Service
 from canary_mc.stats.tally import BlastTally
 
@@ -74,7 +75,8 @@ def plan_traffic(policy: Policy, service: Service) -> TrafficPlan:
     ``round(T_j * traffic_pct / 100)`` of them, rounded half up in exact arithmetic; the
     baseline the rest, or as many as the canary with ``baseline: matched``.
     """
-    assert service.requests_per_step is not None  # the Experiment's rule; for type checkers
+    if service.requests_per_step is None:
+        raise ConfigError("service.requests_per_step is required by noise.model: counts")
     pct = [exact_decimal(s.traffic_pct) for s in policy.stages for _ in range(s.duration_steps)]
     canary, baseline = [], []
     for j, traffic in enumerate(pct):
