@@ -296,7 +296,7 @@ def bench(
     """Measure the engine against the scalar reference, in one run, as a ratio."""
     with user_errors():
         config = load_experiment(experiment)
-    result = bench_engine_vs_reference(config)
+        result = bench_engine_vs_reference(config)
     if json_output:
         typer.echo(
             json.dumps(

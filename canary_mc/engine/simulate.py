@@ -12,15 +12,23 @@ from typing import Any
 
 import numpy as np
 
+from canary_mc.engine.counts import (
+    blast_radius,
+    decide_counts_threshold,
+    draw_counts,
+    observe_counts,
+    plan_counts_world,
+    tally_blast,
+)
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
 from canary_mc.engine.outcomes import Outcomes, tally_outcomes
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.errors import ConfigError
-from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service
+from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
-from canary_mc.stats.tally import Tally
+from canary_mc.stats.tally import BlastTally, Tally
 
 CHUNK_ELEMENTS = 1 << 18
 """Target rollout-steps per chunk: about 2 MB per float array, so a chunk's working set
@@ -53,7 +61,7 @@ def simulate_outcomes(
     *,
     policy: Policy,
     service: Service,
-    noise: GaussianNoise,
+    noise: Noise,
     scenario: Scenario,
     n_rollouts: int,
     seed: int,
@@ -69,11 +77,12 @@ def simulate_outcomes(
         Arrays of shape ``(n_rollouts,)``.
     """
     _check_run(n_rollouts, seed)
-    policy_plan = plan_policy(policy)
-    world_plan = plan_world(policy, service, noise, scenario)
     parts = [
-        rollout_outcomes(draws, world_plan, policy_plan)
-        for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts)
+        outcomes
+        for chunk in _chunk_outcomes(
+            policy, service, noise, {"s": scenario}, seed, n_rollouts, chunk_rollouts
+        )
+        for outcomes, _ in chunk.values()
     ]
     return Outcomes(
         **{
@@ -116,18 +125,14 @@ def tally_experiment(
     policy = experiment.policy
     n_stages = len(policy.stages)
     scenarios = experiment.evaluated_scenarios
-    policy_plan = plan_policy(policy)
-    world_plans = {
-        name: plan_world(policy, experiment.service, experiment.noise, scenario)
-        for name, scenario in scenarios.items()
-    }
     tallies = {name: Tally.empty(n_stages) for name in scenarios}
-    for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts):
-        for name, world_plan in world_plans.items():
-            outcomes = rollout_outcomes(draws, world_plan, policy_plan)
-            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages)
+    for chunk in _chunk_outcomes(
+        policy, experiment.service, experiment.noise, scenarios, seed, n_rollouts, chunk_rollouts
+    ):
+        for name, (outcomes, blast) in chunk.items():
+            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, blast)
         if on_chunk is not None:
-            on_chunk(draws.n_rollouts)
+            on_chunk(outcomes.n_rollouts)
     return tallies
 
 
@@ -176,10 +181,45 @@ def _check_run(n_rollouts: int, seed: int) -> None:
         raise ConfigError(f"seed must be >= 0, got {seed}")
 
 
-def _chunk_draws(
-    seed: int, n_rollouts: int, n_steps: int, chunk_rollouts: int | None
-) -> Iterator[GaussianDraws]:
+def _chunk_outcomes(
+    policy: Policy,
+    service: Service,
+    noise: Noise,
+    scenarios: dict[str, Scenario],
+    seed: int,
+    n_rollouts: int,
+    chunk_rollouts: int | None,
+) -> Iterator[dict[str, tuple[Outcomes, BlastTally | None]]]:
+    """Per chunk, every scenario's outcomes (and, counts model, blast-radius tally)."""
+    policy_plan = plan_policy(policy)
     if chunk_rollouts is None:
-        chunk_rollouts = default_chunk_rollouts(n_steps)
-    for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        yield draw_gaussian(seed, start, stop, n_steps)
+        chunk_rollouts = default_chunk_rollouts(policy.n_steps)
+    ranges = chunk_ranges(n_rollouts, chunk_rollouts)
+    if noise.model == "counts":
+        world = plan_counts_world(policy, service, noise)
+        faults = {name: plan_fault(policy, scenario) for name, scenario in scenarios.items()}
+        for start, stop in ranges:
+            draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
+            chunk = {}
+            for (name, fault), fault_excess in zip(faults.items(), excess, strict=True):
+                observations = observe_counts(draws, fault_excess, world, fault)
+                outcomes = decide_counts_threshold(observations, policy_plan)
+                chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
+            yield chunk
+        return
+    world_plans = {
+        name: plan_world(policy, service, noise, scenario) for name, scenario in scenarios.items()
+    }
+    presence = any(scenario.intermittent for scenario in scenarios.values())
+    for draws in _gaussian_draws(seed, ranges, policy.n_steps, presence):
+        yield {
+            name: (rollout_outcomes(draws, world_plan, policy_plan), None)
+            for name, world_plan in world_plans.items()
+        }
+
+
+def _gaussian_draws(
+    seed: int, ranges: Iterator[tuple[int, int]], n_steps: int, presence: bool
+) -> Iterator[GaussianDraws]:
+    for start, stop in ranges:
+        yield draw_gaussian(seed, start, stop, n_steps, presence=presence)

@@ -86,8 +86,12 @@ def _located_problems(
 ) -> dict[Loc, Problem]:
     problems = {}
     for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if part not in AXIS_TAGS)
-        problems[loc] = _problem(file, loc, _message(error, loc), error["type"], located)
+        tagged = tuple(part for part in error["loc"] if part not in AXIS_TAGS)
+        loc = _untagged(tagged)
+        message = _message(error, tagged)
+        if error["type"] == NOISE_MODEL_ERROR:
+            loc, message = _noise_model_problem(error.get("input"), loc)
+        problems[loc] = _problem(file, loc, message, error["type"], located)
     return problems
 
 
@@ -261,14 +265,43 @@ def _read(path: Path) -> tuple[str, str]:
         ) from None
 
 
+NOISE_MODEL_ERROR = "noise_model"
+"""Error type of the noise union's discriminator (``canary_mc.model.world.Noise``)."""
+
+NOISE_MODELS = ("gaussian", "counts")
+
+
+def _untagged(loc: Loc) -> Loc:
+    """Drop the union tag pydantic puts in a noise location: ``noise.counts.x`` is ``noise.x``."""
+    if len(loc) >= 2 and loc[0] == "noise" and loc[1] in NOISE_MODELS:
+        return (loc[0], *loc[2:])
+    return loc
+
+
+def _noise_model_problem(value: Any, loc: Loc) -> tuple[Loc, str]:
+    if isinstance(value, dict):
+        models = ", ".join(repr(m) for m in NOISE_MODELS)
+        return (*loc, "model"), f"must be one of {models}, got {_kind(value.get('model'))}"
+    return loc, f"must be a mapping, got {_kind(value)}"
+
+
 def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
     """The models' cross-field rules, applied to whatever parts of the raw file are usable."""
+    found: list[tuple[Loc, str]] = []
+    noise, service = document.get("noise"), document.get("service")
+    if (
+        isinstance(noise, dict)
+        and noise.get("model") == "counts"
+        and isinstance(service, dict)
+        and "requests_per_step" not in service
+    ):
+        found.append((("service", "requests_per_step"), "required by noise.model: counts"))
     policy = document.get("policy")
     stages = policy.get("stages") if isinstance(policy, dict) else None
     if not isinstance(stages, list):
-        return []
+        return found
     names = [stage.get("name") if isinstance(stage, dict) else None for stage in stages]
-    found = [
+    found += [
         (("policy", "stages", i, "name"), message) for i, message in repeated_stage_names(names)
     ]
     scenarios = document.get("scenarios")
@@ -360,6 +393,13 @@ def _allowed_keys(loc: Loc) -> list[str]:
 
 
 def _child_type(annotation: Any, part: str | int) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        # A tagged union (the noise models): the tag names the member by its ``model``.
+        for member in map(_unwrap, typing.get_args(annotation)):
+            model_field = member.model_fields.get("model") if _is_model(member) else None
+            if model_field is not None and part in typing.get_args(model_field.annotation):
+                return member
+        return None
     if _is_model(annotation):
         field = annotation.model_fields.get(str(part))
         return None if field is None else _unwrap(field.annotation)

@@ -72,12 +72,18 @@ class Policy(Frozen):
     rule : {"threshold"}
         The decision rule. ``threshold`` rolls back at the first step whose error delta
         or latency delta strictly exceeds its limit.
+    no_data : {"hold", "pass", "fail"}
+        What a step without data decides (counts model: the canary or the baseline served
+        no requests, so a rate is undefined). ``hold`` (default): no decision at that
+        step; ``pass``: the step passes; ``fail``: roll back (reason ``no_data``), as
+        Flagger does. Under ``threshold`` hold and pass decide alike.
     """
 
     stages: tuple[Stage, ...]
     latency_threshold_ms: Annotated[Number, Field(ge=0)] = 50.0
     error_threshold_scale: Annotated[Number, Field(ge=0)] = 1.0
     rule: Literal["threshold"] = "threshold"
+    no_data: Literal["hold", "pass", "fail"] = "hold"
 
     @field_validator("stages")
     @classmethod

@@ -110,10 +110,7 @@ def read_point(directory: Path, key: str) -> dict[str, Tally] | None:
         payload = json.loads(path.read_text(encoding="utf-8"))
         if payload.get("format") != POINT_FORMAT or payload.get("key") != key:
             return None
-        return {
-            name: Tally(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-            for name, fields in payload["tallies"]
-        }
+        return {name: Tally.from_dict(fields) for name, fields in payload["tallies"]}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
