@@ -151,7 +151,7 @@ BAD = [
         "sweep:\n  grid:\n    policy.error_treshold_scale: [1, 2]\n",
         "small.yaml:15:5: sweep.grid.policy.error_treshold_scale: is not a parameter: policy "
         "has no 'error_treshold_scale' (parameters: stages, latency_threshold_ms, "
-        "error_threshold_scale, rule)",
+        "error_threshold_scale, rule, no_data)",
     ),
     (
         "unknown stage",
@@ -384,7 +384,17 @@ def test_a_killed_sweep_process_resumes_to_identical_results(tmp_path):
         "sweep:\n  grid:\n    policy.error_threshold_scale: {start: 0.5, stop: 2, num: 20}\n"
     )
     path = write(tmp_path, text)
-    command = [sys.executable, "-m", "canary_mc", "sweep", str(path), "--quiet", "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "canary_mc",
+        "sweep",
+        str(path),
+        "--quiet",
+        "--workers",
+        "1",
+        "--no-plots",
+    ]
     out = ["--out", str(tmp_path / "killed")]
     points = tmp_path / "killed" / "small" / "points"
     process = subprocess.Popen([*command, *out])
@@ -524,6 +534,7 @@ def test_cli_sweep_end_to_end(tmp_path):
         "--seed",
         "5",
         "--quiet",
+        "--no-plots",
     )
     assert "6 reused" in rerun.output
 
@@ -555,7 +566,9 @@ def test_cli_refuses_a_huge_grid_unless_yes(tmp_path, monkeypatch):
     monkeypatch.setattr("canary_mc.sweep.runner.MAX_UNCONFIRMED_SECONDS", 1e-9)
     small = write(tmp_path, BASE + GRID, "small2.yaml")
     assert invoke("sweep", str(small), "--out", str(tmp_path / "r")).exit_code == 2
-    result = invoke("sweep", str(small), "--out", str(tmp_path / "r"), "--yes", "--quiet")
+    result = invoke(
+        "sweep", str(small), "--out", str(tmp_path / "r"), "--yes", "--quiet", "--no-plots"
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -564,7 +577,7 @@ def test_cli_rollouts_option_conflicts_with_a_swept_rollouts(tmp_path):
     result = invoke("sweep", str(path), "--rollouts", "50", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert "rollouts is swept in the file, so --rollouts cannot set it" in result.output
-    result = invoke("sweep", str(path), "--out", str(tmp_path / "r"), "--quiet")
+    result = invoke("sweep", str(path), "--out", str(tmp_path / "r"), "--quiet", "--no-plots")
     summary = store.read_summary(tmp_path / "r" / "small")
     assert summary["rollouts"].tolist() == [100, 100, 200, 200]
     assert summary["n_rollouts"].tolist() == [100, 100, 200, 200]
@@ -594,6 +607,12 @@ def test_shipped_experiments_validate_and_sweep_quickly(tmp_path):
     assert result.exit_code == 0, result.output
     tight = store.read_summary(tmp_path / "tight")
     assert tight["healthy"].any() and (~tight["healthy"]).any()
+    assert tight["excess_errors_mean"].isna().all()  # the Gaussian model has no requests
+    counts = store.read_summary(tmp_path / "low-traffic")
+    assert counts["service.requests_per_step"].unique().tolist() == [100, 1000, 10000]
+    blast = ["canary_requests_mean", "excess_errors_mean", "excess_errors_p95"]
+    assert counts[blast].notna().all().all()
+    assert (counts.loc[counts.healthy, "excess_errors_mean"] == 0).all()
 
 
 def test_serial_and_process_executors_yield_every_result():

@@ -86,13 +86,19 @@ def _located_problems(
 ) -> dict[Loc, Problem]:
     problems = {}
     for error in exc.errors():
-        tagged = tuple(part for part in error["loc"] if part not in AXIS_TAGS)
-        loc = _untagged(tagged)
+        tagged, loc = _error_locs(error)
         message = _message(error, tagged)
         if error["type"] == NOISE_MODEL_ERROR:
             loc, message = _noise_model_problem(error.get("input"), loc)
         problems[loc] = _problem(file, loc, message, error["type"], located)
     return problems
+
+
+def _error_locs(error: Any) -> tuple[Loc, Loc]:
+    """A pydantic error's location with the sweep-axis tags dropped, and that location
+    as the file spells it (union tags dropped too: ``noise.counts.x`` is ``noise.x``)."""
+    tagged = tuple(part for part in error["loc"] if part not in AXIS_TAGS)
+    return tagged, _untagged(tagged)
 
 
 def _ordered(problems: dict[Loc, Problem]) -> list[Problem]:
@@ -145,7 +151,7 @@ class SweepFile:
             except ValidationError as exc:
                 settings = ", ".join(f"{p}={spelled(v)}" for p, v in point.values.items())
                 details = "; ".join(
-                    f"{dotted(tuple(e['loc']))}: {_message(e, tuple(e['loc']))}"
+                    f"{dotted(_error_locs(e)[1])}: {_message(e, _error_locs(e)[0])}"
                     for e in exc.errors()
                 )
                 line, col = self._located.position(("sweep", KEY))
@@ -187,8 +193,8 @@ def load_sweep_file(path: str | Path) -> SweepFile:
             Experiment.model_validate(assign(document, {locs[path]: value}))
         except ValidationError as exc:
             for error in exc.errors():
-                loc = tuple(error["loc"])
-                message = _message(error, loc)
+                tagged, loc = _error_locs(error)
+                message = _message(error, tagged)
                 if loc != locs[path]:
                     message = f"sets {dotted(loc)}: {message}"
                 problems.setdefault(where, _problem(path_text, where, message, "", located))
@@ -242,7 +248,7 @@ def _path_problem(document: dict[str, Any], path: Any) -> str | None:
         Experiment.model_validate(probe)
     except ValidationError as exc:
         for error in exc.errors():
-            if tuple(error["loc"]) == loc and error["type"] == "extra_forbidden":
+            if _error_locs(error)[1] == loc and error["type"] == "extra_forbidden":
                 parent = ".".join(str(p) for p in loc[:-1]) or "the file"
                 allowed = _allowed_keys(loc[:-1])
                 hint = f" (parameters: {', '.join(allowed)})" if allowed else ""

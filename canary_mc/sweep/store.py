@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from canary_mc import __version__
 from canary_mc.errors import ResultsError
 from canary_mc.model import Experiment
-from canary_mc.stats.estimate import ExperimentEstimate
+from canary_mc.stats.estimate import BLAST_FIELDS, ExperimentEstimate
 from canary_mc.stats.tally import Tally
 
 POINT_FORMAT = 2
@@ -154,8 +154,13 @@ SUMMARY_STATS = (
     "mean_steps_to_decision",
     "mean_steps_to_decision_lo",
     "mean_steps_to_decision_hi",
+    *BLAST_FIELDS,
+    "no_data_rollbacks",
 )
-"""Columns of ``summary.parquet`` taken from :meth:`ExperimentEstimate.records`."""
+"""Columns of ``summary.parquet`` taken from :meth:`ExperimentEstimate.records`. The
+blast-radius columns (``canary_requests_mean``, ``excess_errors_mean``,
+``excess_errors_p95`` and their bounds) are null under the Gaussian model, which has no
+request counts."""
 
 
 def stage_rows(point: int, estimate: ExperimentEstimate) -> list[dict[str, Any]]:
@@ -183,10 +188,11 @@ def summary_frame(rows: list[dict[str, Any]], axes: tuple[str, ...]) -> pd.DataF
     for column in ("experiment", "scenario"):
         frame[column] = frame[column].astype("string")
     frame["healthy"] = frame["healthy"].astype(bool)
-    for column in ("point", "n_rollouts", "rollbacks", "n_steps", "n_stages"):
+    for column in ("point", "n_rollouts", "rollbacks", "n_steps", "n_stages", "no_data_rollbacks"):
         frame[column] = frame[column].astype(np.int64)
     for column in SUMMARY_STATS[2:]:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
+        if column != "no_data_rollbacks":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
     for axis in axes:
         frame[axis] = axis_column(frame[axis])
     return frame
