@@ -351,6 +351,7 @@ class CrashingExecutor:
     """Runs tasks in process and dies after ``after`` results, like a killed sweep."""
 
     task_seconds = 0.0
+    parallelism = 1
 
     def __init__(self, after: int) -> None:
         self.after = after

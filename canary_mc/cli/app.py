@@ -6,6 +6,7 @@ standard error and exit code 2.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ from canary_mc.engine import run_experiment, trace_rollout
 from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
 from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
 from canary_mc.io.progress import point_progress, rollout_progress
-from canary_mc.sweep.executors import default_workers, make_executor
+from canary_mc.sweep.executors import Executor, default_workers, make_executor
 from canary_mc.sweep.runner import SweepPlan, check_size, plan_sweep, run_sweep
 
 USAGE_ERROR = 2
@@ -148,6 +149,14 @@ def _check_points(sweep_file: SweepFile) -> bool:
     return True
 
 
+class ExecutorChoice(enum.StrEnum):
+    """``--executor`` choices."""
+
+    serial = "serial"
+    process = "process"
+    dask = "dask"
+
+
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -176,6 +185,18 @@ def sweep(
     yes: Annotated[
         bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
     ] = False,
+    executor_name: Annotated[
+        ExecutorChoice, typer.Option("--executor", help="Where grid points run.")
+    ] = ExecutorChoice.process,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (tcp://HOST:8786); default: $DASK_SCHEDULER_ADDRESS, "
+            "else a local cluster of --workers processes.",
+            show_default=False,
+        ),
+    ] = None,
     no_plots: Annotated[
         bool, typer.Option("--no-plots", help="Skip the plots and report.md.")
     ] = False,
@@ -204,33 +225,49 @@ def sweep(
                 f"experiment names must differ, since each names its results folder: "
                 f"{', '.join(repeated)}"
             )
-        executor = make_executor("process", workers)
-        for plan in plans:
-            label = f"{plan.name}"
-            started = time.perf_counter()
-            with point_progress(len(plan.points), label=label, enabled=not quiet) as done:
-                result = run_sweep(
-                    plan,
-                    out,
-                    executor=executor,
-                    fresh=fresh,
-                    chunk_rollouts=chunk_rollouts,
-                    on_point=done,
-                )
-            elapsed = time.perf_counter() - started
-            scenarios = len(plan.base.evaluated_scenarios)
-            reused = f", {result.reused} reused" if result.reused else ""
-            typer.echo(
-                f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
-                f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
-                f"{result.summary}, {result.stages}"
-            )
-            if not no_plots:
-                from canary_mc.report import build_report  # matplotlib loads only here
+        if scheduler is not None and executor_name is not ExecutorChoice.dask:
+            raise ConfigError("--scheduler needs --executor dask")
+        with make_executor(executor_name.value, workers, scheduler) as executor:
+            _run_plans(plans, out, executor, fresh, chunk_rollouts, quiet, no_plots, target)
 
-                written = build_report(result.directory, target=target)
-                report = next((p for p in written if p.suffix == ".md"), None)
-                typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
+
+def _run_plans(
+    plans: list[SweepPlan],
+    out: Path,
+    executor: Executor,
+    fresh: bool,
+    chunk_rollouts: int | None,
+    quiet: bool,
+    no_plots: bool,
+    target: float,
+) -> None:
+    """Run the validated plans one after the other on one executor, then their reports."""
+    for plan in plans:
+        label = f"{plan.name}"
+        started = time.perf_counter()
+        with point_progress(len(plan.points), label=label, enabled=not quiet) as done:
+            result = run_sweep(
+                plan,
+                out,
+                executor=executor,
+                fresh=fresh,
+                chunk_rollouts=chunk_rollouts,
+                on_point=done,
+            )
+        elapsed = time.perf_counter() - started
+        scenarios = len(plan.base.evaluated_scenarios)
+        reused = f", {result.reused} reused" if result.reused else ""
+        typer.echo(
+            f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
+            f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
+            f"{result.summary}, {result.stages}"
+        )
+        if not no_plots:
+            from canary_mc.report import build_report  # matplotlib loads only here
+
+            written = build_report(result.directory, target=target)
+            report = next((p for p in written if p.suffix == ".md"), None)
+            typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
 
 
 def _plan_all(

@@ -23,27 +23,49 @@ class Executor(Protocol):
 
     ``task_seconds`` is how long a task should run: enough to make the executor's
     per-task overhead small, and no more, since a stopped sweep loses running tasks.
+    An executor is a context manager: resources (a cluster, a connection) live between
+    entering and exiting it.
     """
 
     task_seconds: float
 
+    @property
+    def parallelism(self) -> int:
+        """Tasks that can run at once."""
+        ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]: ...
 
 
-class SerialExecutor:
+class _NoResources:
+    """Context-manager methods for executors that hold nothing between maps."""
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class SerialExecutor(_NoResources):
     """Runs every task in this process, in order: for debugging and tiny sweeps.
 
     No overhead per task, so every point is its own task and is saved as it finishes.
     """
 
     task_seconds = 0.0
+    parallelism = 1
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         for task in tasks:
             yield fn(task)
 
 
-class ProcessExecutor:
+class ProcessExecutor(_NoResources):
     """A local pool of ``workers`` processes, started with ``spawn``.
 
     ``spawn`` gives each worker a clean interpreter: no inherited locks from threads in
@@ -58,6 +80,10 @@ class ProcessExecutor:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
+
+    @property
+    def parallelism(self) -> int:
+        return self.workers
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         context = multiprocessing.get_context("spawn")
@@ -90,10 +116,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(name: str, workers: int) -> Executor:
-    """The executor called ``name``: ``serial`` or ``process``."""
+EXECUTORS = ("serial", "process", "dask")
+
+
+def make_executor(name: str, workers: int, scheduler: str | None = None) -> Executor:
+    """The executor called ``name``: ``serial``, ``process`` or ``dask``.
+
+    ``process`` with one worker runs in this process (no pool to start); ``dask``
+    connects to ``scheduler`` or starts a local cluster of ``workers`` processes.
+    """
     if name == "serial":
         return SerialExecutor()
     if name == "process":
         return ProcessExecutor(workers) if workers > 1 else SerialExecutor()
-    raise ValueError(f"unknown executor {name!r}; expected serial or process")
+    if name == "dask":
+        from canary_mc.sweep.dask_executor import DaskExecutor
+
+        return DaskExecutor(scheduler, workers)
+    raise ValueError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")

@@ -212,7 +212,12 @@ def run_sweep(
             todo.append((index, key, experiment))
     reused = len(tallies)
     executor = SerialExecutor() if executor is None else executor
-    batch_work = executor.task_seconds * ROLLOUT_STEPS_PER_SECOND
+    # Tasks of about task_seconds, but at least 4 per worker when there are enough points.
+    total_work = sum(_work(experiment) for _, _, experiment in todo)
+    batch_work = min(
+        executor.task_seconds * ROLLOUT_STEPS_PER_SECOND,
+        total_work / (4 * executor.parallelism),
+    )
     for results in executor.map_unordered(run_task, _batches(todo, batch_work, chunk_rollouts)):
         for index, key, point_tallies in results:
             store.write_point(directory, key, point_tallies)
@@ -230,6 +235,12 @@ def clear(directory: Path) -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+def _work(experiment: Experiment) -> float:
+    """Rollout-steps summed over scenarios: a point's cost, for batching."""
+    scenarios = len(experiment.evaluated_scenarios)
+    return float(experiment.rollouts) * experiment.policy.n_steps * scenarios
 
 
 def _batches(
