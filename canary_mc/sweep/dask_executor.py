@@ -9,9 +9,11 @@ task Dask reruns after a worker died gives the same numbers.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from canary_mc.errors import CanaryMCError, ConfigError
@@ -128,7 +130,34 @@ class DaskExecutor:
 
     def _submit(self, fn: Callable[[T], R], task: T) -> Any:
         # pure=False: every submission is its own task, even for equal arguments.
-        return self._client.submit(fn, task, pure=False, retries=RETRIES)
+        return self._client.submit(HeapReuse(fn), task, pure=False, retries=RETRIES)
+
+
+M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter number for the mmap threshold."""
+
+
+@dataclass(frozen=True)
+class HeapReuse:
+    """Runs a task after letting this worker's heap reuse freed chunk arrays.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, which turns off
+    glibc's adaptive mmap threshold: every array of 128 KiB or more (the engine allocates
+    megabyte arrays per chunk) is then mapped and unmapped anew, and its pages faulted in
+    each time. That made the engine about 1.8x slower on Dask workers (measured). Raising
+    the mmap threshold to 64 MiB keeps those arrays on the heap, as in a plain process.
+    Elsewhere than glibc this does nothing.
+    """
+
+    fn: Callable[..., Any]
+
+    def __call__(self, task: Any) -> Any:
+        if "MALLOC_TRIM_THRESHOLD_" in os.environ:
+            try:
+                ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 64 << 20)
+            except (OSError, AttributeError):
+                pass
+        return self.fn(task)
 
 
 _DONE = object()
