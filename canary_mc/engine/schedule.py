@@ -7,11 +7,12 @@ quantity (stage, traffic, thresholds, the scenario's effect) becomes an array of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
+from canary_mc.model.rules import Rule, ThresholdRule
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class PolicyPlan:
         The stage's error threshold times ``error_threshold_scale`` (fraction).
     latency_threshold_ms : ndarray of float64, shape (n_steps,)
         The stage's latency threshold, or the policy's, in ms.
+    rule : Rule
+        The decision rule (``policy.rule``).
+    max_steps : int
+        Most steps a rollout can run (``Policy.max_steps``): more than ``n_steps`` when a
+        rule can hold a stage.
     """
 
     stage_index: np.ndarray
@@ -37,6 +43,8 @@ class PolicyPlan:
     traffic_pct: np.ndarray
     error_threshold: np.ndarray
     latency_threshold_ms: np.ndarray
+    rule: Rule = field(default_factory=ThresholdRule)
+    max_steps: int = 0
 
     @property
     def n_steps(self) -> int:
@@ -56,9 +64,13 @@ class WorldPlan:
     error_sigma, latency_sigma_ms : float
         Noise standard deviations (fraction, ms).
     error_effect : ndarray of float64, shape (n_steps,)
-        The scenario's additive effect on the canary's error rate (fraction).
+        The scenario's additive effect on the canary's error rate (fraction), on the
+        fixed schedule (every stage runs its ``duration_steps``).
     latency_effect_ms : ndarray of float64, shape (n_steps,)
-        The scenario's additive effect on the canary's latency (ms).
+        The scenario's additive effect on the canary's latency (ms), likewise.
+    onset_stage, error_delta, error_ramp_per_step, latency_delta_ms, latency_ramp_ms_per_step
+        The scenario itself (onset as a 0-based stage index), for rules whose schedule
+        depends on the outcome: their effects start when a rollout reaches the stage.
     """
 
     error_rate: float
@@ -67,6 +79,11 @@ class WorldPlan:
     latency_sigma_ms: float
     error_effect: np.ndarray
     latency_effect_ms: np.ndarray
+    onset_stage: int = 0
+    error_delta: float = 0.0
+    error_ramp_per_step: float = 0.0
+    latency_delta_ms: float = 0.0
+    latency_ramp_ms_per_step: float = 0.0
 
 
 def plan_policy(policy: Policy) -> PolicyPlan:
@@ -93,6 +110,8 @@ def plan_policy(policy: Policy) -> PolicyPlan:
                 for s in policy.stages
             ]
         ),
+        rule=policy.rule,
+        max_steps=policy.max_steps,
     )
 
 
@@ -118,4 +137,9 @@ def plan_world(
         latency_sigma_ms=noise.latency_sigma_ms,
         error_effect=error_effect,
         latency_effect_ms=latency_effect,
+        onset_stage=onset_stage,
+        error_delta=scenario.error_delta,
+        error_ramp_per_step=scenario.error_ramp_per_step,
+        latency_delta_ms=scenario.latency_delta_ms,
+        latency_ramp_ms_per_step=scenario.latency_ramp_ms_per_step,
     )

@@ -73,7 +73,7 @@ def simulate_outcomes(
     world_plan = plan_world(policy, service, noise, scenario)
     parts = [
         rollout_outcomes(draws, world_plan, policy_plan)
-        for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts)
+        for draws in _chunk_draws(seed, n_rollouts, policy.max_steps, chunk_rollouts)
     ]
     return Outcomes(
         **{
@@ -122,7 +122,7 @@ def run_experiment(
         for name, scenario in scenarios.items()
     }
     tallies = {name: Tally.empty(n_stages) for name in scenarios}
-    for draws in _chunk_draws(seed, n_rollouts, policy.n_steps, chunk_rollouts):
+    for draws in _chunk_draws(seed, n_rollouts, policy.max_steps, chunk_rollouts):
         for name, world_plan in world_plans.items():
             outcomes = rollout_outcomes(draws, world_plan, policy_plan)
             tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages)

@@ -24,6 +24,7 @@ from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_lo
 from canary_mc.model import Experiment
 from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
+from canary_mc.model.rules import RULE_KINDS
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -71,8 +72,9 @@ def parse_experiment(
     except ValidationError as exc:
         problems = {}
         for error in exc.errors():
-            loc = tuple(error["loc"])
-            problems[loc] = _problem(file, loc, _message(error, loc), error["type"], located)
+            tagged = tuple(error["loc"])
+            loc = _untagged(tagged)
+            problems[loc] = _problem(file, loc, _message(error, tagged), error["type"], located)
         for loc, message in _cross_field_problems(document):
             if loc not in problems:
                 problems[loc] = _problem(file, loc, message, "value_error", located)
@@ -99,6 +101,16 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
                 if message is not None:
                     found.append((("scenarios", scenario_name, "onset_stage"), message))
     return found
+
+
+def _untagged(loc: Loc) -> Loc:
+    """Drop the tag pydantic puts after a discriminated union (``policy.rule.ztest.alpha``
+    is ``policy.rule.alpha`` in the file)."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (i > 0 and loc[i - 1] == "rule" and part in RULE_KINDS)
+    )
 
 
 def _problem(file: str, loc: Loc, message: str, kind: str, located: LocatedDocument) -> Problem:
@@ -143,6 +155,10 @@ def _message(error: Any, loc: Loc) -> str:
         allowed = _allowed_keys(loc[:-1])
         hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         return f"unknown key {loc[-1]!r}{hint}"
+    if kind == "union_tag_invalid":
+        return f"kind must be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"must have a 'kind' ({', '.join(RULE_KINDS)})"
     if kind == "too_short":
         return f"must have at least {ctx['min_length']} item(s), got {ctx['actual_length']}"
     if kind == "string_too_short":
@@ -159,6 +175,10 @@ def _message(error: Any, loc: Loc) -> str:
         return f"must be a string, got {got}"
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}, got {got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type") and loc[-1:] == ("rule",):
+        return (
+            f"must be a rule kind ({', '.join(RULE_KINDS)}) or a mapping with a 'kind', got {got}"
+        )
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"must be a mapping, got {got}"
     if kind in ("tuple_type", "list_type"):
@@ -179,6 +199,13 @@ def _allowed_keys(loc: Loc) -> list[str]:
 
 
 def _child_type(annotation: Any, part: str | int) -> Any:
+    members = typing.get_args(_unwrap(annotation))
+    if members and all(_is_model(m) and "kind" in m.model_fields for m in members):
+        # A discriminated union, and ``part`` is its tag: the member of that kind.
+        return next(
+            (m for m in members if part in typing.get_args(m.model_fields["kind"].annotation)),
+            None,
+        )
     if _is_model(annotation):
         field = annotation.model_fields.get(str(part))
         return None if field is None else _unwrap(field.annotation)
