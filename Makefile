@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 sweep: $(STAMP)
-	$(BIN)/canary-mc run experiments/seed.yaml
-	$(BIN)/canary-mc run experiments/seed-bake.yaml
+	$(BIN)/canary-mc sweep experiments/*.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,6 +18,7 @@ from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
 from canary_mc.engine.schedule import plan_policy, plan_world
 from canary_mc.engine.simulate import chunk_ranges, default_chunk_rollouts, run_experiment
+from canary_mc.errors import ConfigError
 from canary_mc.model import HEALTHY, Experiment
 from canary_mc.reference import reference_rollout
 
@@ -91,6 +92,11 @@ def bench_engine_vs_reference(
     Everything runs in this one process, so on one core. The engine times
     ``step_budget / n_steps`` rollouts (1,000,000 on seed.yaml).
     """
+    if experiment.noise.model != "gaussian":
+        raise ConfigError(
+            f"bench measures the Gaussian engine against its scalar reference; "
+            f"noise.model must be 'gaussian', got {experiment.noise.model!r}"
+        )
     healthy = experiment.model_copy(update={"scenarios": {"healthy": HEALTHY}})
     policy, service, noise = experiment.policy, experiment.service, experiment.noise
     n_steps = policy.n_steps

@@ -52,3 +52,7 @@ class ExperimentFileError(CanaryMCError):
 
 class ConfigError(CanaryMCError):
     """A value given outside a file (a CLI option, a function argument) breaks a rule."""
+
+
+class ResultsError(CanaryMCError):
+    """A results folder is missing, incomplete or unreadable (e.g. no ``summary.parquet``)."""

@@ -29,11 +29,16 @@ def reference_rule_rollout(
     scenario: Scenario,
     error_z: list[float],
     latency_z: list[float],
+    presence_u: list[float] | None = None,
 ) -> ReferenceOutcome:
-    """Run one rollout of ``policy.rule`` on given draws (``policy.max_steps`` per metric)."""
+    """Run one rollout of ``policy.rule`` on given draws (``policy.max_steps`` per metric).
+
+    ``presence_u`` (one uniform per step) is needed only for an intermittent scenario.
+    The fault starts ``onset_step`` steps after the rollout reaches ``onset_stage``.
+    """
     rule = policy.rule
     if isinstance(rule, ThresholdRule):
-        return reference_rollout(policy, service, noise, scenario, error_z, latency_z)
+        return reference_rollout(policy, service, noise, scenario, error_z, latency_z, presence_u)
     onset_stage = 0
     if scenario.onset_stage is not None:
         onset_stage = (
@@ -42,13 +47,25 @@ def reference_rule_rollout(
             else policy.stage_names.index(scenario.onset_stage)
         )
 
-    def deltas(step: int, onset_step: int | None) -> tuple[float, float]:
-        if onset_step is None:
+    def deltas(step: int, stage_start: int | None, stage_index: int) -> tuple[float, float]:
+        # stage_start: the step at which the rollout entered the onset stage.
+        onset_step = None if stage_start is None else stage_start + scenario.onset_step
+        present = (
+            onset_step is not None
+            and step >= onset_step
+            and policy.stages[stage_index].traffic_pct >= scenario.min_traffic_pct
+            and (scenario.intermittent_q >= 1 or presence_u[step] < scenario.intermittent_q)
+        )
+        if not present:
             error_effect = latency_effect = 0.0
         else:
             k = step - onset_step
             error_effect = scenario.error_delta + scenario.error_ramp_per_step * k
             latency_effect = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
+            if scenario.error_relative != 0:
+                error_effect += scenario.error_relative * service.error_rate
+            if scenario.latency_factor != 1:
+                latency_effect += (scenario.latency_factor - 1.0) * service.latency_ms
         error = max(error_effect + noise.error_sigma * error_z[step], -service.error_rate)
         latency = max(
             latency_effect + noise.latency_sigma_ms * latency_z[step], -service.latency_ms
@@ -90,7 +107,7 @@ def _failure_limit(rule, policy, onset_stage, deltas, limits) -> ReferenceOutcom
             failures = {"error": 0, "latency": 0}
         error_limit, latency_limit = limits(stage_index)
         for _ in range(stage.duration_steps):
-            error, latency = deltas(step, onset_step)
+            error, latency = deltas(step, onset_step, stage_index)
             for metric, failed in (
                 ("error", error > error_limit),
                 ("latency", latency > latency_limit),
@@ -122,7 +139,7 @@ def _sum_test(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
             else:
                 bounds = msprt_bounds(rule, n_looks)
         for _ in range(stage.duration_steps):
-            error, latency = deltas(step, onset_step)
+            error, latency = deltas(step, onset_step, stage_index)
             error_sum += error
             latency_sum += latency
             looks += 1
@@ -151,7 +168,7 @@ def _cumulative_checks(rule, policy, onset_stage, deltas, limits) -> ReferenceOu
         error_limit, latency_limit = limits(stage_index)
         passes = 0
         while passes < stage.duration_steps:  # a failing check holds the weight
-            error, latency = deltas(step, onset_step)
+            error, latency = deltas(step, onset_step, stage_index)
             if error > error_limit or latency > latency_limit:
                 failed_checks += 1
                 if failed_checks >= rule.threshold:
@@ -180,7 +197,9 @@ def _sprt(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
         sums = {"error": 0.0, "latency": 0.0}
         accepted = {"error": False, "latency": False}
         for n in range(1, stage.duration_steps + 1):
-            observed = dict(zip(("error", "latency"), deltas(step, onset_step), strict=True))
+            observed = dict(
+                zip(("error", "latency"), deltas(step, onset_step, stage_index), strict=True)
+            )
             for metric in ("error", "latency"):
                 if accepted[metric]:
                     continue  # this metric's test has stopped

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from canary_mc.model import GaussianNoise, Policy, Scenario, Service, Stage
+from canary_mc.model import CountsNoise, GaussianNoise, Policy, Scenario, Service, Stage
 
 GRID = [0.0, 0.005, 0.01, 0.015, 0.02]
 
@@ -69,3 +69,41 @@ def scenarios(draw: st.DrawFn, policy: Policy) -> Scenario:
         error_ramp_per_step=draw(st.sampled_from([0.0, 0.001, 0.005])),
         latency_ramp_ms_per_step=draw(st.sampled_from([0.0, 5.0])),
     )
+
+
+@st.composite
+def faults(draw: st.DrawFn, policy: Policy, tail: bool = False) -> Scenario:
+    """Scenarios using every fault field: onset by stage and step, load, intermittency."""
+    base = draw(scenarios(policy))
+    return base.model_copy(
+        update={
+            "error_relative": draw(st.sampled_from([0.0, 0.5, 2.0, -0.5])),
+            "latency_factor": draw(st.sampled_from([1.0, 1.2, 0.9])),
+            "onset_step": draw(st.integers(0, 3)),
+            "intermittent_q": draw(st.sampled_from([1.0, 0.5, 0.0])),
+            "min_traffic_pct": draw(st.sampled_from([0.0, 5.0, 50.0])),
+            "latency_tail_only": draw(st.booleans()) if tail else False,
+        }
+    )
+
+
+@st.composite
+def count_services(draw: st.DrawFn) -> Service:
+    return Service(
+        error_rate=draw(st.sampled_from([0.0, 0.01, 0.05, 0.3])),
+        latency_ms=draw(st.sampled_from([1.0, 100.0])),
+        requests_per_step=draw(st.sampled_from([1, 20, 100, 1000, 100_000])),
+        baseline=draw(st.sampled_from(["rest", "matched"])),
+        diurnal_amplitude=draw(st.sampled_from([0.0, 0.5, 0.9])),
+        diurnal_period_steps=draw(st.integers(1, 6)),
+    )
+
+
+count_noises = st.builds(
+    CountsNoise,
+    model=st.just("counts"),
+    error_dispersion=st.sampled_from([0.0, 0.3, 1.0]),
+    error_dispersion_mode=st.sampled_from(["independent", "common", "both"]),
+    latency_log_sigma=st.sampled_from([0.1, 0.5, 1.0]),
+    latency_metric=st.sampled_from(["mean", "p50", "p95", "p99"]),
+)

@@ -105,7 +105,7 @@ BAD = {
         VALID + "colour: blue\n",
         [
             "{f}:14:1: colour: unknown key 'colour'; expected one of: name, description, seed,"
-            " rollouts, policy, service, noise, scenarios"
+            " rollouts, policy, service, noise, scenarios, sweep"
         ],
     ),
     "wrong type": (
@@ -246,6 +246,44 @@ BAD = {
     "date for a number": (
         VALID.replace("latency_ms: 100", "latency_ms: 2026-11-27"),
         ["{f}:10:41: service.latency_ms: must be a number, got the string '2026-11-27'"],
+    ),
+    "counts model without traffic": (
+        VALID.replace(
+            "noise: {error_sigma: 0.005, latency_sigma_ms: 10}", "noise: {model: counts}"
+        ),
+        ["{f}:10:10: service.requests_per_step: required by noise.model: counts"],
+    ),
+    "traffic under the gaussian model": (
+        VALID.replace("latency_ms: 100}", "latency_ms: 100, requests_per_step: 500}"),
+        [
+            "{f}:10:65: service.requests_per_step: only used by noise.model: counts (the"
+            " Gaussian model has no traffic)"
+        ],
+    ),
+    "unknown noise model": (
+        VALID.replace("noise: {error_sigma", "noise: {model: poisson, error_sigma"),
+        ["{f}:11:16: noise.model: must be one of 'gaussian', 'counts', got 'poisson'"],
+    ),
+    "tail-only latency under the gaussian model": (
+        VALID.replace("onset_stage: b}", "onset_stage: b, latency_tail_only: true}"),
+        [
+            "{f}:13:67: scenarios.slow.latency_tail_only: needs noise.model: counts (the"
+            " Gaussian model has no latency distribution to have a tail)"
+        ],
+    ),
+    "gaussian key in counts noise": (
+        VALID.replace(
+            "noise: {error_sigma: 0.005, latency_sigma_ms: 10}",
+            "noise: {model: counts, error_sigma: 0.005}",
+        ).replace("latency_ms: 100}", "latency_ms: 100, requests_per_step: 10}"),
+        [
+            "{f}:11:24: noise.error_sigma: unknown key 'error_sigma'; expected one of: model,"
+            " error_dispersion, error_dispersion_mode, latency_log_sigma, latency_metric"
+        ],
+    ),
+    "probability above 1": (
+        VALID.replace("onset_stage: b}", "onset_stage: b, intermittent_q: 1.5}"),
+        ["{f}:13:64: scenarios.slow.intermittent_q: must be at most 1, got 1.5"],
     ),
     "not a mapping": ("- 1\n- 2\n", ["{f}:1:1: must be a mapping of keys to values, got a list"]),
     "empty file": ("", ["{f}:1:1: must be a mapping of keys to values, got nothing (null)"]),

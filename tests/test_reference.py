@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import noises, policies, scenarios, services
+from strategies import faults, noises, policies, scenarios, services
 
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.kernels import decide_threshold, observe, rollout_outcomes
@@ -69,3 +69,32 @@ def test_kernels_match_reference_on_adversarial_draws(engine_path, data, policy,
     else:
         outcomes = decide_threshold(observe(draws, world), plan)
     assert_matches_reference(policy, service, noise, scenario, draws, outcomes)
+
+
+@given(data=st.data(), policy=policies(), service=services, noise=noises)
+def test_gaussian_faults_match_reference(data, policy, service, noise):
+    """Every fault field under the Gaussian model: relative, factor, onset step, load, q."""
+    scenario = data.draw(faults(policy))
+    seed = data.draw(st.integers(0, 2**32))
+    n = 64
+    outcomes = simulate_outcomes(
+        policy=policy, service=service, noise=noise, scenario=scenario, n_rollouts=n, seed=seed
+    )
+    draws = draw_gaussian(seed, 0, n, policy.n_steps, presence=scenario.intermittent)
+    for i in range(n):
+        ref = reference_rollout(
+            policy,
+            service,
+            noise,
+            scenario,
+            draws.error_z[i].tolist(),
+            draws.latency_z[i].tolist(),
+            None if draws.presence_u is None else draws.presence_u[i].tolist(),
+        )
+        got = (
+            bool(outcomes.rolled_back[i]),
+            int(outcomes.decision_step[i]),
+            REASONS[int(outcomes.reason[i])],
+            int(outcomes.steps_run[i]),
+        )
+        assert got == (ref.rolled_back, ref.decision_step, ref.reason, ref.steps_run), i

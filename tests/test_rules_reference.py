@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import noises, policies, scenarios, services
+from strategies import faults, noises, policies, scenarios, services
 
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
@@ -65,8 +65,15 @@ def assert_matches(policy, service, noise, scenario, draws: GaussianDraws):
         draws, plan_world(policy, service, noise, scenario), plan_policy(policy)
     )
     for i in range(draws.n_rollouts):
+        presence = None if draws.presence_u is None else draws.presence_u[i].tolist()
         ref = reference_rule_rollout(
-            policy, service, noise, scenario, draws.error_z[i].tolist(), draws.latency_z[i].tolist()
+            policy,
+            service,
+            noise,
+            scenario,
+            draws.error_z[i].tolist(),
+            draws.latency_z[i].tolist(),
+            presence,
         )
         got = (
             bool(outcomes.rolled_back[i]),
@@ -85,6 +92,17 @@ def test_rules_match_reference_on_engine_draws(data, policy, rule, service, nois
     scenario = data.draw(scenarios(policy))
     seed = data.draw(st.integers(0, 2**32))
     assert_matches(policy, service, noise, scenario, draw_gaussian(seed, 0, 48, policy.max_steps))
+
+
+@given(data=st.data(), policy=policies(), rule=rules, service=services, noise=noises)
+def test_rules_match_reference_with_fault_shapes(data, policy, rule, service, noise):
+    """Onset by stage and step, relative changes, load gates and intermittency follow each
+    rollout's own stage pointer when the schedule depends on the outcome."""
+    policy = with_rule(policy, rule)
+    scenario = data.draw(faults(policy))
+    seed = data.draw(st.integers(0, 2**32))
+    draws = draw_gaussian(seed, 0, 48, policy.max_steps, presence=True)
+    assert_matches(policy, service, noise, scenario, draws)
 
 
 @given(data=st.data(), policy=policies(), rule=rules, service=services, noise=noises)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +21,11 @@ from rich.console import Console
 from canary_mc.bench import bench_engine_vs_reference
 from canary_mc.cli.render import bench_table, estimate_tables, trace_table
 from canary_mc.engine import run_experiment, trace_rollout
-from canary_mc.errors import CanaryMCError
-from canary_mc.io.experiment_file import load_experiment
-from canary_mc.io.progress import rollout_progress
+from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
+from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
+from canary_mc.io.progress import point_progress, rollout_progress
+from canary_mc.sweep.executors import default_workers, make_executor
+from canary_mc.sweep.runner import SweepPlan, check_size, plan_sweep, run_sweep
 
 USAGE_ERROR = 2
 
@@ -71,6 +74,11 @@ def run(
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
     with user_errors():
         config = load_experiment(experiment)
+        if config.sweep is not None:
+            raise ConfigError(
+                f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
+                f"run it with `canary-mc sweep {experiment}`"
+            )
         total = config.rollouts if rollouts is None else rollouts
         with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
             estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
@@ -110,19 +118,172 @@ def trace(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Experiment files to check.")],
 ) -> None:
-    """Check experiment files without running them; report every problem found."""
+    """Check experiment files, and every point of their sweeps, without running them."""
     failed = False
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for file in files:
         try:
-            load_experiment(file)
+            sweep_file = load_sweep_file(file)
+            checked = _check_points(sweep_file)
         except CanaryMCError as exc:
             err.print(str(exc), markup=False)
             failed = True
         else:
-            typer.echo(f"{file}: ok")
+            scenarios = len(sweep_file.experiment.evaluated_scenarios)
+            size = f"{sweep_file.n_points:,} grid point(s) x {scenarios} scenario(s)"
+            typer.echo(f"{file}: ok ({size}{'' if checked else '; combinations not checked'})")
     if failed:
         raise typer.Exit(USAGE_ERROR)
+
+
+MAX_VALIDATED_POINTS = 100_000
+"""``validate`` checks every combination of swept values up to this many grid points."""
+
+
+def _check_points(sweep_file: SweepFile) -> bool:
+    if sweep_file.n_points > MAX_VALIDATED_POINTS:
+        return False
+    for _ in sweep_file.points():
+        pass
+    return True
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Parallel processes; default: the cores available.",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def sweep(
+    files: Annotated[list[Path], typer.Argument(help="Experiment files (YAML).")],
+    out: Annotated[Path, typer.Option("--out", help="Results root folder.")] = Path("results"),
+    workers: WorkersOption = None,
+    rollouts: Annotated[
+        int | None,
+        typer.Option("--rollouts", min=1, help="Rollouts per grid point.", show_default=False),
+    ] = None,
+    seed: SeedOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard saved points and start over.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
+    ] = False,
+    no_plots: Annotated[
+        bool, typer.Option("--no-plots", help="Skip the plots and report.md.")
+    ] = False,
+    target: Annotated[
+        float,
+        typer.Option("--target", help="Target false-alarm rate of the report, as a fraction."),
+    ] = 0.01,
+    chunk_rollouts: Annotated[
+        int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
+    ] = None,
+) -> None:
+    """Run every grid point x scenario; write summary.parquet and stages.parquet.
+
+    Finished points are saved as they complete, so rerunning an interrupted sweep with
+    the same command continues where it stopped.
+    """
+    workers = default_workers() if workers is None else workers
+    with user_errors():
+        if not no_plots and not 0 < target < 1:
+            raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
+        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
+        names = [plan.name for plan in plans]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(
+                f"experiment names must differ, since each names its results folder: "
+                f"{', '.join(repeated)}"
+            )
+        executor = make_executor("process", workers)
+        for plan in plans:
+            label = f"{plan.name}"
+            started = time.perf_counter()
+            with point_progress(len(plan.points), label=label, enabled=not quiet) as done:
+                result = run_sweep(
+                    plan,
+                    out,
+                    executor=executor,
+                    fresh=fresh,
+                    chunk_rollouts=chunk_rollouts,
+                    on_point=done,
+                )
+            elapsed = time.perf_counter() - started
+            scenarios = len(plan.base.evaluated_scenarios)
+            reused = f", {result.reused} reused" if result.reused else ""
+            typer.echo(
+                f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
+                f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
+                f"{result.summary}, {result.stages}"
+            )
+            if not no_plots:
+                from canary_mc.report import build_report  # matplotlib loads only here
+
+                written = build_report(result.directory, target=target)
+                report = next((p for p in written if p.suffix == ".md"), None)
+                typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
+
+
+def _plan_all(
+    files: list[Path], *, rollouts: int | None, seed: int | None, workers: int | None
+) -> list[SweepPlan]:
+    """Load, size-check and expand every file first, so a bad file stops the run before
+    any output; ``workers=None`` skips the size check (``--yes``)."""
+    problems = []
+    loaded = []
+    for file in files:
+        try:
+            loaded.append(load_sweep_file(file))
+        except ExperimentFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise ExperimentFileError(problems)
+    if workers is not None:
+        for sweep_file in loaded:
+            check_size(sweep_file, rollouts=rollouts, workers=workers)
+    plans = []
+    for sweep_file in loaded:
+        try:
+            plans.append(plan_sweep(sweep_file, rollouts=rollouts, seed=seed))
+        except ExperimentFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise ExperimentFileError(problems)
+    return plans
+
+
+@app.command()
+def plot(
+    results: Annotated[Path, typer.Argument(help="A sweep's results folder, e.g. results/<name>.")],
+    target: Annotated[
+        float, typer.Option("--target", help="Target false-alarm rate, as a fraction.")
+    ] = 0.01,
+    rows: Annotated[
+        str | None, typer.Option("--rows", help="Swept axis down the panel grid.")
+    ] = None,
+    cols: Annotated[
+        str | None, typer.Option("--cols", help="Swept axis across the panel grid.")
+    ] = None,
+    facet: Annotated[
+        str | None, typer.Option("--facet", help="Swept axis to give one figure per value.")
+    ] = None,
+) -> None:
+    """(Re)draw a sweep's plots and report.md from its Parquet files alone."""
+    from canary_mc.report import build_report  # matplotlib loads only when plotting
+
+    with user_errors():
+        written = build_report(results, target=target, rows=rows, cols=cols, facet=facet)
+    for path in written:
+        typer.echo(str(path))
 
 
 @app.command()
@@ -135,7 +296,7 @@ def bench(
     """Measure the engine against the scalar reference, in one run, as a ratio."""
     with user_errors():
         config = load_experiment(experiment)
-    result = bench_engine_vs_reference(config)
+        result = bench_engine_vs_reference(config)
     if json_output:
         typer.echo(
             json.dumps(

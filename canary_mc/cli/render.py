@@ -86,7 +86,42 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
             f"{first.traffic_pct:g}%",
             *(rate_with_interval(s.stages[i].rollback_fraction) for s in estimate.scenarios),
         )
-    return [scenarios, stages]
+    tables = [scenarios, stages]
+    if all(s.blast is not None for s in estimate.scenarios):
+        tables.append(blast_table(estimate))
+    return tables
+
+
+def _mean(value: float, lo: float | None, hi: float | None) -> str:
+    if lo is None or hi is None:
+        return f"{value:,.2f} (no CI, n < 30)"
+    return f"{value:,.2f} ({lo:,.2f}–{hi:,.2f})"
+
+
+def blast_table(estimate: ExperimentEstimate) -> Table:
+    """Counts model: canary requests and excess errors served before the decision."""
+    table = Table(
+        title="blast radius per rollout, up to the decision (95% CI)",
+        title_justify="left",
+    )
+    for column in (
+        "scenario",
+        "canary requests (mean)",
+        "excess errors (mean)",
+        "excess errors (p95)",
+    ):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for s in estimate.scenarios:
+        b = s.blast
+        table.add_row(
+            escape(s.scenario),
+            _mean(b.canary_requests_mean, b.canary_requests_mean_lo, b.canary_requests_mean_hi),
+            _mean(b.excess_errors_mean, b.excess_errors_mean_lo, b.excess_errors_mean_hi),
+            f"{b.excess_errors_p95:,} ({b.excess_errors_p95_lo:,}–{b.excess_errors_p95_hi:,})",
+        )
+    table.caption = "excess errors: errors the fault caused, beyond the healthy canary's"
+    table.caption_justify = "left"
+    return table
 
 
 def trace_table(trace: Trace) -> Table:

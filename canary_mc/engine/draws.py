@@ -18,6 +18,11 @@ the service or the scenario, so every such configuration shares them (common ran
 numbers)."""
 
 
+PRESENCE_VARIATE = "presence"
+"""Variate of the uniforms deciding whether an intermittent fault is present at a step.
+Scenario-independent, so a larger ``intermittent_q`` is present wherever a smaller one is."""
+
+
 @dataclass(frozen=True)
 class GaussianDraws:
     """Standard-normal noise for a batch of rollouts.
@@ -28,10 +33,14 @@ class GaussianDraws:
         Standardised noise of the canary's observed error rate.
     latency_z : ndarray of float64, shape (n_rollouts, n_steps)
         Standardised noise of the canary's observed latency.
+    presence_u : ndarray of float64, shape (n_rollouts, n_steps), optional
+        Uniforms on [0, 1): an intermittent fault with probability ``q`` is present at a
+        step when ``presence_u < q``. Drawn only when a scenario is intermittent.
     """
 
     error_z: np.ndarray
     latency_z: np.ndarray
+    presence_u: np.ndarray | None = None
 
     @property
     def n_rollouts(self) -> int:
@@ -42,7 +51,9 @@ class GaussianDraws:
         return self.error_z.shape[1]
 
 
-def draw_gaussian(seed: int, start: int, stop: int, n_steps: int) -> GaussianDraws:
+def draw_gaussian(
+    seed: int, start: int, stop: int, n_steps: int, *, presence: bool = False
+) -> GaussianDraws:
     """Draw the Gaussian noise of rollouts ``[start, stop)``.
 
     Rollout ``i`` at step ``j`` always receives the same number for a given ``seed``,
@@ -58,6 +69,8 @@ def draw_gaussian(seed: int, start: int, stop: int, n_steps: int) -> GaussianDra
         Global rollout indices, ``0 <= start <= stop``.
     n_steps : int
         Evaluation steps per rollout.
+    presence : bool
+        Also draw ``presence_u`` (its own stream: the other variates do not change).
 
     Returns
     -------
@@ -67,10 +80,14 @@ def draw_gaussian(seed: int, start: int, stop: int, n_steps: int) -> GaussianDra
     shape = (stop - start, n_steps)
     error_z = np.empty(shape)
     latency_z = np.empty(shape)
+    presence_u = np.empty(shape) if presence else None
     block_draw = np.empty((n_steps, BLOCK_ROLLOUTS))
     for block, lo, hi in blocks_of(start, stop):
         first = block * BLOCK_ROLLOUTS
         for variate, out in (("error", error_z), ("latency", latency_z)):
             block_rng(seed, GAUSSIAN_WORLD_KEY, block, variate).standard_normal(out=block_draw)
             out[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
-    return GaussianDraws(error_z=error_z, latency_z=latency_z)
+        if presence_u is not None:
+            block_rng(seed, GAUSSIAN_WORLD_KEY, block, PRESENCE_VARIATE).random(out=block_draw)
+            presence_u[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
+    return GaussianDraws(error_z=error_z, latency_z=latency_z, presence_u=presence_u)

@@ -57,10 +57,16 @@ def observe(draws: GaussianDraws, world: WorldPlan, *, clamp: bool = True) -> Ob
     Observations
         Arrays of shape ``(n_rollouts, n_steps)``.
     """
+    error_effect, latency_effect = world.error_effect, world.latency_effect_ms
+    if world.intermittent_q < 1:
+        # An intermittent fault is present at a step with probability q (shape (n, n_steps)).
+        present = draws.presence_u < world.intermittent_q
+        error_effect = np.where(present, error_effect, 0.0)
+        latency_effect = np.where(present, latency_effect, 0.0)
     error_delta = world.error_sigma * draws.error_z
-    error_delta += world.error_effect
+    error_delta += error_effect
     latency_delta = world.latency_sigma_ms * draws.latency_z
-    latency_delta += world.latency_effect_ms
+    latency_delta += latency_effect
     if clamp:
         np.maximum(error_delta, -world.error_rate, out=error_delta)
         np.maximum(latency_delta, -world.latency_ms, out=latency_delta)

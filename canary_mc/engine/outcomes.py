@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.stats.tally import Tally
+from canary_mc.stats.tally import BlastTally, Tally
 
 REASON_NONE = 0
 REASON_ERROR = 1
 REASON_LATENCY = 2
-REASONS = ("none", "error", "latency")
+REASON_NO_DATA = 3
+REASONS = ("none", "error", "latency", "no_data")
 """Names of the reason codes, indexed by code."""
 
 
@@ -27,7 +28,8 @@ class Outcomes:
     decision_stage : ndarray of int64, shape (n_rollouts,)
         0-based stage of that step; -1 if it completed.
     reason : ndarray of int8, shape (n_rollouts,)
-        :data:`REASON_ERROR`, :data:`REASON_LATENCY`, or :data:`REASON_NONE` if completed.
+        :data:`REASON_ERROR`, :data:`REASON_LATENCY`, :data:`REASON_NO_DATA` (a step
+        without data under ``policy.no_data: fail``), or :data:`REASON_NONE` if completed.
     steps_run : ndarray of int64, shape (n_rollouts,)
         Steps evaluated before the decision: ``decision_step + 1``, or ``n_steps``.
     """
@@ -43,8 +45,11 @@ class Outcomes:
         return self.rolled_back.shape[0]
 
 
-def tally_outcomes(outcomes: Outcomes, n_stages: int) -> Tally:
-    """Count a batch of outcomes (arrays of shape ``(n_rollouts,)``) into a :class:`Tally`."""
+def tally_outcomes(outcomes: Outcomes, n_stages: int, blast: BlastTally | None = None) -> Tally:
+    """Count a batch of outcomes (arrays of shape ``(n_rollouts,)``) into a :class:`Tally`.
+
+    ``blast`` carries the counts model's blast-radius sums for the same rollouts.
+    """
     by_stage = np.bincount(outcomes.decision_stage[outcomes.rolled_back], minlength=n_stages)
     steps = outcomes.steps_run.astype(np.int64)
     return Tally(
@@ -55,4 +60,6 @@ def tally_outcomes(outcomes: Outcomes, n_stages: int) -> Tally:
         latency_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_LATENCY)),
         steps_sum=int(steps.sum()),
         steps_sq_sum=int((steps * steps).sum()),
+        no_data_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_NO_DATA)),
+        blast=blast,
     )

@@ -20,6 +20,7 @@ checked against published values and closed forms in the tests.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from canary_mc.engine.draws import GaussianDraws
 from canary_mc.engine.kernels import observe
 from canary_mc.engine.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
 from canary_mc.engine.schedule import PolicyPlan, WorldPlan
+from canary_mc.model import Policy, Scenario
 from canary_mc.model.rules import (
     CumulativeChecksRule,
     FailureLimitRule,
@@ -77,6 +79,97 @@ def sprt_bounds(
     reject = [var * a / increase + n * increase / 2.0 for n in range(1, n_looks + 1)]
     accept = [var * b / increase + n * increase / 2.0 for n in range(1, n_looks + 1)]
     return reject, accept
+
+
+# --- a scenario's fault on an outcome-dependent schedule ---------------------------------
+
+
+@dataclass(frozen=True)
+class HeldFault:
+    """A scenario's fault when each rollout has its own stage pointer.
+
+    On the fixed schedule :func:`canary_mc.engine.schedule.plan_fault` lays the fault
+    out per step. When a rule can hold a stage or leave it early, the same definitions
+    are applied per rollout: the onset is ``onset_step`` steps after the rollout itself
+    reaches ``onset_stage``, a ramp counts steps from that onset, the load gate reads the
+    traffic of the rollout's current stage, and an intermittent fault is present at the
+    rollout's ``t``-th step when ``presence_u[:, t] < q``.
+
+    Attributes
+    ----------
+    onset_stage : int
+        0-based stage whose start (plus ``onset_step``) is the onset.
+    onset_step : int
+    stage_traffic_pct : ndarray of float64, shape (n_stages,)
+    scenario : Scenario
+    """
+
+    onset_stage: int
+    onset_step: int
+    stage_traffic_pct: np.ndarray
+    scenario: Scenario
+
+    @classmethod
+    def of(cls, policy: Policy, scenario: Scenario) -> HeldFault:
+        onset = 0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage)
+        return cls(
+            onset_stage=onset,
+            onset_step=scenario.onset_step,
+            stage_traffic_pct=np.array([s.traffic_pct for s in policy.stages], dtype=np.float64),
+            scenario=scenario,
+        )
+
+    @classmethod
+    def of_plans(cls, world: WorldPlan, policy: PolicyPlan) -> HeldFault:
+        scenario = world.scenario if world.scenario is not None else Scenario()
+        return cls(
+            onset_stage=world.onset_stage,
+            onset_step=scenario.onset_step,
+            stage_traffic_pct=policy.traffic_pct[policy.step_in_stage == 0],
+            scenario=scenario,
+        )
+
+    def present(
+        self, t: int, stage: np.ndarray, onset: np.ndarray, presence_u: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the fault is present at step ``t``, and steps since onset.
+
+        Parameters
+        ----------
+        t : int
+            The rollouts' step (each rollout's ``t``-th step).
+        stage, onset : ndarray of int64, shape (n_rollouts,)
+            Current stage (clipped to the last) and onset step (-1 before the onset
+            stage is reached).
+        presence_u : ndarray of float64, shape (n_rollouts, max_steps), or None
+
+        Returns
+        -------
+        present : ndarray of bool, shape (n_rollouts,)
+        since : ndarray of int64, shape (n_rollouts,)
+        """
+        scenario = self.scenario
+        since = t - onset
+        present = (onset >= 0) & (since >= 0)
+        if scenario.min_traffic_pct > 0:
+            present &= self.stage_traffic_pct[stage] >= scenario.min_traffic_pct
+        if scenario.intermittent_q < 1:
+            present &= presence_u[:, t] < scenario.intermittent_q
+        return present, since
+
+    def gaussian_effects(
+        self, present: np.ndarray, since: np.ndarray, world: WorldPlan
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Additive effects on the error rate (fraction) and latency (ms), shape ``(n,)``,
+        evaluated in the same order as the fixed schedule and the scalar reference."""
+        scenario = self.scenario
+        error = scenario.error_delta + scenario.error_ramp_per_step * since
+        latency = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since
+        if scenario.error_relative != 0:
+            error = error + scenario.error_relative * world.error_rate
+        if scenario.latency_factor != 1:
+            latency = latency + (scenario.latency_factor - 1.0) * world.latency_ms
+        return np.where(present, error, 0.0), np.where(present, latency, 0.0)
 
 
 # --- dispatch ------------------------------------------------------------------------------
@@ -196,9 +289,10 @@ def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> 
     limit_e = policy.error_threshold[first_steps]
     limit_l = policy.latency_threshold_ms[first_steps]
 
+    fault = HeldFault.of_plans(world, policy)
     stage = np.zeros(n, dtype=np.int64)
     active = np.ones(n, dtype=bool)
-    onset = np.zeros(n, dtype=np.int64) if world.onset_stage == 0 else np.full(n, -1)
+    onset = np.full(n, fault.onset_step if fault.onset_stage == 0 else -1, dtype=np.int64)
     decision_step = np.full(n, -1, dtype=np.int64)
     decision_stage = np.full(n, -1, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int8)
@@ -221,11 +315,8 @@ def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> 
         if not active.any():
             break
         s = np.minimum(stage, n_stages - 1)
-        started = onset >= 0
-        k = t - onset
-        effect_e = np.where(started, world.error_delta + world.error_ramp_per_step * k, 0.0)
-        effect_l = np.where(
-            started, world.latency_delta_ms + world.latency_ramp_ms_per_step * k, 0.0
+        effect_e, effect_l = fault.gaussian_effects(
+            *fault.present(t, s, onset, draws.presence_u), world
         )
         x_e = np.maximum(effect_e + world.error_sigma * draws.error_z[:, t], -world.error_rate)
         x_l = np.maximum(
@@ -268,7 +359,7 @@ def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> 
             sum_l[advance] = 0.0
             accepted_e[advance] = False
             accepted_l[advance] = False
-        onset[advance & (stage == world.onset_stage)] = t + 1
+        onset[advance & (stage == fault.onset_stage)] = t + 1 + fault.onset_step
         done = advance & (stage == n_stages)
         steps_run[done] = t + 1
         active &= ~done

@@ -8,11 +8,21 @@ quantity (stage, traffic, thresholds, the scenario's effect) becomes an array of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import Rule, ThresholdRule
+
+
+def exact_decimal(value: float) -> Fraction:
+    """The number a float was written as: ``0.02`` is 1/50, not the binary double near it.
+
+    Thresholds come from text (``error_threshold: 0.02``), so the rational the user wrote
+    is the shortest decimal that rounds to the float; ``repr`` gives exactly that.
+    """
+    return Fraction(repr(float(value)))
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class PolicyPlan:
     max_steps : int
         Most steps a rollout can run (``Policy.max_steps``): more than ``n_steps`` when a
         rule can hold a stage.
+    error_threshold_exact : tuple of Fraction, length n_steps
+        The error threshold as the exact decimal written in the file, times the scale
+        (also exact): what the counts model compares rates with.
+    no_data : {"hold", "pass", "fail"}
+        The policy's ``no_data`` rule.
     """
 
     stage_index: np.ndarray
@@ -45,6 +60,8 @@ class PolicyPlan:
     latency_threshold_ms: np.ndarray
     rule: Rule = field(default_factory=ThresholdRule)
     max_steps: int = 0
+    error_threshold_exact: tuple[Fraction, ...] = ()
+    no_data: str = "hold"
 
     @property
     def n_steps(self) -> int:
@@ -68,9 +85,12 @@ class WorldPlan:
         fixed schedule (every stage runs its ``duration_steps``).
     latency_effect_ms : ndarray of float64, shape (n_steps,)
         The scenario's additive effect on the canary's latency (ms), likewise.
-    onset_stage, error_delta, error_ramp_per_step, latency_delta_ms, latency_ramp_ms_per_step
-        The scenario itself (onset as a 0-based stage index), for rules whose schedule
-        depends on the outcome: their effects start when a rollout reaches the stage.
+    intermittent_q : float
+        Probability that an active fault is present at a step.
+    scenario : Scenario, onset_stage : int
+        The scenario itself (and its onset stage, 0-based), for rules whose schedule
+        depends on the outcome: there a fault's onset, ramp and traffic gate follow each
+        rollout's own stage pointer (:class:`canary_mc.engine.rules.HeldFault`).
     """
 
     error_rate: float
@@ -79,11 +99,68 @@ class WorldPlan:
     latency_sigma_ms: float
     error_effect: np.ndarray
     latency_effect_ms: np.ndarray
+    intermittent_q: float = 1.0
+    scenario: Scenario | None = None
     onset_stage: int = 0
-    error_delta: float = 0.0
-    error_ramp_per_step: float = 0.0
-    latency_delta_ms: float = 0.0
-    latency_ramp_ms_per_step: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """One scenario's fault, step by step, for either noise model.
+
+    Attributes
+    ----------
+    active : ndarray of bool, shape (n_steps,)
+        After onset and at enough canary traffic (before intermittency).
+    error_delta : ndarray of float64, shape (n_steps,)
+        ``error_delta + error_ramp_per_step * k`` where active, else 0 (fraction).
+    error_relative : ndarray of float64, shape (n_steps,)
+        ``error_relative`` where active, else 0.
+    latency_delta_ms : ndarray of float64, shape (n_steps,)
+        ``latency_delta_ms + latency_ramp_ms_per_step * k`` where active, else 0 (ms).
+    latency_factor : ndarray of float64, shape (n_steps,)
+        ``latency_factor`` where active, else 1.
+    tail_only : bool
+    intermittent_q : float
+        Probability that an active fault is present at a step.
+    """
+
+    active: np.ndarray
+    error_delta: np.ndarray
+    error_relative: np.ndarray
+    latency_delta_ms: np.ndarray
+    latency_factor: np.ndarray
+    tail_only: bool
+    intermittent_q: float
+
+
+def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
+    """Lay a scenario's fault out as per-step arrays of shape ``(n_steps,)``."""
+    onset_stage = 0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage)
+    onset_step = sum(stage.duration_steps for stage in policy.stages[:onset_stage])
+    since_onset = np.arange(policy.n_steps) - (onset_step + scenario.onset_step)
+    active = since_onset >= 0
+    if scenario.min_traffic_pct > 0:
+        traffic = np.repeat(
+            [s.traffic_pct for s in policy.stages], [s.duration_steps for s in policy.stages]
+        )
+        active &= traffic >= scenario.min_traffic_pct
+    # delta + ramp * k, evaluated as the scalar reference does, so floats agree exactly.
+    return FaultPlan(
+        active=active,
+        error_delta=np.where(
+            active, scenario.error_delta + scenario.error_ramp_per_step * since_onset, 0.0
+        ),
+        error_relative=np.where(active, scenario.error_relative, 0.0),
+        latency_delta_ms=np.where(
+            active,
+            scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since_onset,
+            0.0,
+        ),
+        latency_factor=np.where(active, scenario.latency_factor, 1.0),
+        tail_only=scenario.latency_tail_only,
+        intermittent_q=scenario.intermittent_q,
+    )
 
 
 def plan_policy(policy: Policy) -> PolicyPlan:
@@ -112,24 +189,32 @@ def plan_policy(policy: Policy) -> PolicyPlan:
         ),
         rule=policy.rule,
         max_steps=policy.max_steps,
+        error_threshold_exact=tuple(
+            exact_decimal(s.error_threshold) * exact_decimal(policy.error_threshold_scale)
+            for s in policy.stages
+            for _ in range(s.duration_steps)
+        ),
+        no_data=policy.no_data,
     )
 
 
 def plan_world(
     policy: Policy, service: Service, noise: GaussianNoise, scenario: Scenario
 ) -> WorldPlan:
-    """Lay the world out as per-step arrays of shape ``(n_steps,)`` for one scenario."""
-    onset_stage = 0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage)
-    onset_step = sum(stage.duration_steps for stage in policy.stages[:onset_stage])
-    since_onset = np.arange(policy.n_steps) - onset_step
-    active = since_onset >= 0
-    # delta + ramp * k, evaluated as the scalar reference does, so floats agree exactly.
-    error_effect = np.where(
-        active, scenario.error_delta + scenario.error_ramp_per_step * since_onset, 0.0
-    )
-    latency_effect = np.where(
-        active, scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since_onset, 0.0
-    )
+    """Lay the Gaussian world out as per-step arrays of shape ``(n_steps,)`` for one scenario.
+
+    Under the Gaussian model the baseline is known, so a relative error change is
+    ``error_relative * service.error_rate`` and a latency factor adds
+    ``(latency_factor - 1) * service.latency_ms``.
+    """
+    fault = plan_fault(policy, scenario)
+    error_effect = fault.error_delta
+    latency_effect = fault.latency_delta_ms
+    # Only when set, so the seed's arithmetic (and its results) stay bit-identical.
+    if scenario.error_relative != 0:
+        error_effect = error_effect + fault.error_relative * service.error_rate
+    if scenario.latency_factor != 1:
+        latency_effect = latency_effect + (fault.latency_factor - 1.0) * service.latency_ms
     return WorldPlan(
         error_rate=service.error_rate,
         latency_ms=service.latency_ms,
@@ -137,9 +222,7 @@ def plan_world(
         latency_sigma_ms=noise.latency_sigma_ms,
         error_effect=error_effect,
         latency_effect_ms=latency_effect,
-        onset_stage=onset_stage,
-        error_delta=scenario.error_delta,
-        error_ramp_per_step=scenario.error_ramp_per_step,
-        latency_delta_ms=scenario.latency_delta_ms,
-        latency_ramp_ms_per_step=scenario.latency_ramp_ms_per_step,
+        intermittent_q=scenario.intermittent_q,
+        scenario=scenario,
+        onset_stage=0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage),
     )

@@ -12,15 +12,23 @@ from typing import Any
 
 import numpy as np
 
+from canary_mc.engine.counts import (
+    blast_radius,
+    decide_counts_threshold,
+    draw_counts,
+    observe_counts,
+    plan_counts_world,
+    tally_blast,
+)
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
 from canary_mc.engine.outcomes import Outcomes, tally_outcomes
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.errors import ConfigError
-from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service
+from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
-from canary_mc.stats.tally import Tally
+from canary_mc.stats.tally import BlastTally, Tally
 
 CHUNK_ELEMENTS = 1 << 18
 """Target rollout-steps per chunk: about 2 MB per float array, so a chunk's working set
@@ -53,7 +61,7 @@ def simulate_outcomes(
     *,
     policy: Policy,
     service: Service,
-    noise: GaussianNoise,
+    noise: Noise,
     scenario: Scenario,
     n_rollouts: int,
     seed: int,
@@ -69,11 +77,12 @@ def simulate_outcomes(
         Arrays of shape ``(n_rollouts,)``.
     """
     _check_run(n_rollouts, seed)
-    policy_plan = plan_policy(policy)
-    world_plan = plan_world(policy, service, noise, scenario)
     parts = [
-        rollout_outcomes(draws, world_plan, policy_plan)
-        for draws in _chunk_draws(seed, n_rollouts, policy.max_steps, chunk_rollouts)
+        outcomes
+        for chunk in _chunk_outcomes(
+            policy, service, noise, {"s": scenario}, seed, n_rollouts, chunk_rollouts
+        )
+        for outcomes, _ in chunk.values()
     ]
     return Outcomes(
         **{
@@ -83,15 +92,15 @@ def simulate_outcomes(
     )
 
 
-def run_experiment(
+def tally_experiment(
     experiment: Experiment,
     *,
     rollouts: int | None = None,
     seed: int | None = None,
     chunk_rollouts: int | None = None,
     on_chunk: Callable[[int], Any] | None = None,
-) -> ExperimentEstimate:
-    """Estimate every scenario of an experiment from seeded rollouts.
+) -> dict[str, Tally]:
+    """Exact integer tallies of every scenario of an experiment, from seeded rollouts.
 
     Parameters
     ----------
@@ -107,8 +116,8 @@ def run_experiment(
 
     Returns
     -------
-    ExperimentEstimate
-        One estimate per scenario in ``experiment.evaluated_scenarios``, in that order.
+    dict of str to Tally
+        One tally per scenario in ``experiment.evaluated_scenarios``, in that order.
     """
     n_rollouts = experiment.rollouts if rollouts is None else rollouts
     seed = experiment.seed if seed is None else seed
@@ -116,28 +125,53 @@ def run_experiment(
     policy = experiment.policy
     n_stages = len(policy.stages)
     scenarios = experiment.evaluated_scenarios
-    policy_plan = plan_policy(policy)
-    world_plans = {
-        name: plan_world(policy, experiment.service, experiment.noise, scenario)
-        for name, scenario in scenarios.items()
-    }
     tallies = {name: Tally.empty(n_stages) for name in scenarios}
-    for draws in _chunk_draws(seed, n_rollouts, policy.max_steps, chunk_rollouts):
-        for name, world_plan in world_plans.items():
-            outcomes = rollout_outcomes(draws, world_plan, policy_plan)
-            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages)
+    for chunk in _chunk_outcomes(
+        policy, experiment.service, experiment.noise, scenarios, seed, n_rollouts, chunk_rollouts
+    ):
+        for name, (outcomes, blast) in chunk.items():
+            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, blast)
         if on_chunk is not None:
-            on_chunk(draws.n_rollouts)
+            on_chunk(outcomes.n_rollouts)
+    return tallies
+
+
+def estimate_experiment(
+    experiment: Experiment, tallies: dict[str, Tally], *, seed: int | None = None
+) -> ExperimentEstimate:
+    """Rates and intervals of an experiment from its per-scenario tallies."""
+    scenarios = experiment.evaluated_scenarios
     return ExperimentEstimate(
         experiment=experiment.name,
-        seed=seed,
-        n_rollouts=n_rollouts,
+        seed=experiment.seed if seed is None else seed,
+        n_rollouts=next(iter(tallies.values())).n_rollouts,
         healthy_scenario=experiment.healthy_scenario,
         scenarios=tuple(
-            ScenarioEstimate.of(tallies[name], policy, name, scenario.healthy)
+            ScenarioEstimate.of(tallies[name], experiment.policy, name, scenario.healthy)
             for name, scenario in scenarios.items()
         ),
     )
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    rollouts: int | None = None,
+    seed: int | None = None,
+    chunk_rollouts: int | None = None,
+    on_chunk: Callable[[int], Any] | None = None,
+) -> ExperimentEstimate:
+    """Estimate every scenario of an experiment: :func:`tally_experiment`, then rates.
+
+    Returns
+    -------
+    ExperimentEstimate
+        One estimate per scenario in ``experiment.evaluated_scenarios``, in that order.
+    """
+    tallies = tally_experiment(
+        experiment, rollouts=rollouts, seed=seed, chunk_rollouts=chunk_rollouts, on_chunk=on_chunk
+    )
+    return estimate_experiment(experiment, tallies, seed=seed)
 
 
 def _check_run(n_rollouts: int, seed: int) -> None:
@@ -147,10 +181,51 @@ def _check_run(n_rollouts: int, seed: int) -> None:
         raise ConfigError(f"seed must be >= 0, got {seed}")
 
 
-def _chunk_draws(
-    seed: int, n_rollouts: int, n_steps: int, chunk_rollouts: int | None
-) -> Iterator[GaussianDraws]:
+def _chunk_outcomes(
+    policy: Policy,
+    service: Service,
+    noise: Noise,
+    scenarios: dict[str, Scenario],
+    seed: int,
+    n_rollouts: int,
+    chunk_rollouts: int | None,
+) -> Iterator[dict[str, tuple[Outcomes, BlastTally | None]]]:
+    """Per chunk, every scenario's outcomes (and, counts model, blast-radius tally)."""
+    policy_plan = plan_policy(policy)
     if chunk_rollouts is None:
-        chunk_rollouts = default_chunk_rollouts(n_steps)
-    for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        yield draw_gaussian(seed, start, stop, n_steps)
+        chunk_rollouts = default_chunk_rollouts(policy.max_steps)
+    ranges = chunk_ranges(n_rollouts, chunk_rollouts)
+    if noise.model == "counts":
+        if policy.rule.kind != "threshold":
+            raise ConfigError(
+                f"policy.rule: kind {policy.rule.kind!r} is not available under "
+                "noise.model: counts yet"
+            )
+        world = plan_counts_world(policy, service, noise)
+        faults = {name: plan_fault(policy, scenario) for name, scenario in scenarios.items()}
+        for start, stop in ranges:
+            draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
+            chunk = {}
+            for (name, fault), fault_excess in zip(faults.items(), excess, strict=True):
+                observations = observe_counts(draws, fault_excess, world, fault)
+                outcomes = decide_counts_threshold(observations, policy_plan)
+                chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
+            yield chunk
+        return
+    world_plans = {
+        name: plan_world(policy, service, noise, scenario) for name, scenario in scenarios.items()
+    }
+    presence = any(scenario.intermittent for scenario in scenarios.values())
+    # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
+    for draws in _gaussian_draws(seed, ranges, policy.max_steps, presence):
+        yield {
+            name: (rollout_outcomes(draws, world_plan, policy_plan), None)
+            for name, world_plan in world_plans.items()
+        }
+
+
+def _gaussian_draws(
+    seed: int, ranges: Iterator[tuple[int, int]], n_steps: int, presence: bool
+) -> Iterator[GaussianDraws]:
+    for start, stop in ranges:
+        yield draw_gaussian(seed, start, stop, n_steps, presence=presence)

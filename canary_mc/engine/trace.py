@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
+from canary_mc.engine.counts import (
+    decide_counts_threshold,
+    draw_counts,
+    observe_counts,
+    plan_counts_world,
+)
 from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import decide_threshold, observe
-from canary_mc.engine.outcomes import REASON_ERROR, REASONS
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.outcomes import REASON_ERROR, REASON_NO_DATA, REASONS, Outcomes
+from canary_mc.engine.schedule import PolicyPlan, plan_fault, plan_policy, plan_world
 from canary_mc.errors import ConfigError
-from canary_mc.model import Experiment
+from canary_mc.model import Experiment, Scenario
 
 PROGRESSIVE_TRAFFIC_PCT = 50.0
 """A rollout is ``progressive`` once a stage at this much traffic or more has passed."""
@@ -128,9 +136,22 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         raise ConfigError(f"seed must be >= 0, got {seed}")
     policy = experiment.policy
     policy_plan = plan_policy(policy)
-    world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
-    observations = observe(draw_gaussian(seed, 0, 1, policy.n_steps), world_plan)
-    outcome = decide_threshold(observations, policy_plan)
+    if experiment.noise.model == "counts":
+        rows = _counts_rows(experiment, scenarios[scenario], seed, policy_plan)
+        outcome, error_delta, latency_delta, canary_error, baseline_error, canary_lat, base_lat = (
+            rows
+        )
+    else:
+        world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
+        draws = draw_gaussian(seed, 0, 1, policy.n_steps, presence=scenarios[scenario].intermittent)
+        observations = observe(draws, world_plan)
+        outcome = decide_threshold(observations, policy_plan)
+        error_delta = observations.error_delta[0]
+        latency_delta = observations.latency_delta_ms[0]
+        canary_error = world_plan.error_rate + error_delta
+        baseline_error = np.full(policy.n_steps, world_plan.error_rate)
+        canary_lat = world_plan.latency_ms + latency_delta
+        base_lat = np.full(policy.n_steps, world_plan.latency_ms)
     steps_run = int(outcome.steps_run[0])
     rolled_back = bool(outcome.rolled_back[0])
 
@@ -140,8 +161,6 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
     for step in range(steps_run):
         stage_index = int(policy_plan.stage_index[step])
         stage = policy.stages[stage_index]
-        error_delta = float(observations.error_delta[0, step])
-        latency_delta = float(observations.latency_delta_ms[0, step])
         is_decision = rolled_back and step == steps_run - 1
         verdict = REASONS[int(outcome.reason[0])] if is_decision else "pass"
         snapshots.append(
@@ -150,13 +169,13 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
                 stage=stage.name,
                 stage_index=stage_index,
                 traffic_pct=stage.traffic_pct,
-                canary_error_rate=world_plan.error_rate + error_delta,
-                baseline_error_rate=world_plan.error_rate,
-                error_delta=error_delta,
+                canary_error_rate=float(canary_error[step]),
+                baseline_error_rate=float(baseline_error[step]),
+                error_delta=float(error_delta[step]),
                 error_threshold=float(policy_plan.error_threshold[step]),
-                canary_latency_ms=world_plan.latency_ms + latency_delta,
-                baseline_latency_ms=world_plan.latency_ms,
-                latency_delta_ms=latency_delta,
+                canary_latency_ms=float(canary_lat[step]),
+                baseline_latency_ms=float(base_lat[step]),
+                latency_delta_ms=float(latency_delta[step]),
                 latency_threshold_ms=float(policy_plan.latency_threshold_ms[step]),
                 phase=phase,
                 verdict=verdict,
@@ -170,7 +189,9 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
     reason = ""
     if rolled_back:
         last = snapshots[-1]
-        if int(outcome.reason[0]) == REASON_ERROR:
+        if int(outcome.reason[0]) == REASON_NO_DATA:
+            reason = f"No data at stage {last.stage!r}, step {last.step} (policy.no_data: fail)"
+        elif int(outcome.reason[0]) == REASON_ERROR:
             reason = (
                 f"Error rate delta {last.error_delta:.4f} exceeds threshold "
                 f"{last.error_threshold:g} at stage {last.stage!r}, step {last.step}"
@@ -190,3 +211,23 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         rollback_reason=reason,
         snapshots=tuple(snapshots),
     )
+
+
+def _counts_rows(
+    experiment: Experiment, scenario: Scenario, seed: int, policy_plan: PolicyPlan
+) -> tuple[Outcomes, np.ndarray, ...]:
+    """Rollout 0 under the counts model: outcome, then per-step deltas, rates and latencies.
+
+    Rates of a side without requests are NaN (no data).
+    """
+    policy = experiment.policy
+    world = plan_counts_world(policy, experiment.service, experiment.noise)
+    fault = plan_fault(policy, scenario)
+    draws, (excess,) = draw_counts(seed, 0, 1, world, [fault])
+    o = observe_counts(draws, excess, world, fault)
+    outcome = decide_counts_threshold(o, policy_plan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        canary = o.canary_errors[0] / o.canary_requests[0]
+        baseline = o.baseline_errors[0] / o.baseline_requests[0]
+    canary_lat, base_lat = o.canary_latency_ms[0], o.baseline_latency_ms[0]
+    return outcome, canary - baseline, canary_lat - base_lat, canary, baseline, canary_lat, base_lat

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from canary_mc.model._base import Count, Frozen, raise_at
 from canary_mc.model.policy import Policy
+from canary_mc.model.sweep import Sweep
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
 HEALTHY_NAME = "healthy"
@@ -43,9 +44,13 @@ class Experiment(Frozen):
     rollouts : int
         Number of simulated rollouts per scenario, >= 1.
     policy, service, noise
-        See :class:`Policy`, :class:`Service`, :class:`GaussianNoise`.
+        See :class:`Policy`, :class:`Service`, :class:`GaussianNoise` and
+        :class:`CountsNoise`.
     scenarios : dict of str to Scenario
         Canary behaviours to evaluate. A scenario named ``healthy`` must have no effect.
+    sweep : Sweep, optional
+        Parameters to vary (see :class:`~canary_mc.model.sweep.Sweep`). The experiment
+        itself is the sweep's base; each grid point is an experiment without a sweep.
     """
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
@@ -56,6 +61,7 @@ class Experiment(Frozen):
     service: Service
     noise: Noise
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
+    sweep: Sweep | None = None
 
     @model_validator(mode="after")
     def _scenarios_consistent(self) -> Experiment:
@@ -65,17 +71,56 @@ class Experiment(Frozen):
                 problems.append(
                     (
                         ("scenarios", name),
-                        "the scenario named 'healthy' must have no effect (all deltas and ramps 0)",
+                        "the scenario named 'healthy' must have no effect (all deltas, ramps "
+                        "and error_relative 0, latency_factor 1)",
                         scenario.model_dump(),
+                    )
+                )
+            if scenario.latency_tail_only and self.noise.model != "counts":
+                problems.append(
+                    (
+                        ("scenarios", name, "latency_tail_only"),
+                        "needs noise.model: counts (the Gaussian model has no latency "
+                        "distribution to have a tail)",
+                        True,
                     )
                 )
             ref = scenario.onset_stage
             message = None if ref is None else onset_stage_problem(ref, self.policy.stage_names)
             if message is not None:
                 problems.append((("scenarios", name, "onset_stage"), message, ref))
+        problems.extend(self._traffic_problems())
         if problems:
             raise_at("Experiment", problems)
         return self
+
+    def _traffic_problems(self) -> list[tuple[tuple[str, ...], str, object]]:
+        """Traffic fields are required by the counts model and meaningless without it."""
+        service = self.service
+        if self.noise.model == "counts":
+            if service.requests_per_step is None:
+                return [
+                    (
+                        ("service", "requests_per_step"),
+                        "required by noise.model: counts",
+                        None,
+                    )
+                ]
+            return []
+        unused = {
+            "requests_per_step": service.requests_per_step is not None,
+            "baseline": service.baseline != "rest",
+            "diurnal_amplitude": service.diurnal_amplitude != 0,
+        }
+        return [
+            (
+                ("service", field),
+                "only used by noise.model: counts (the Gaussian model has no traffic)",
+                getattr(service, field),
+            )
+            for field, set_ in unused.items()
+            if set_
+        ]
 
     @property
     def evaluated_scenarios(self) -> dict[str, Scenario]:

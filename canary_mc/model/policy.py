@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -74,12 +74,19 @@ class Policy(Frozen):
         The decision rule, a mapping chosen by ``kind`` (see :mod:`canary_mc.model.rules`
         and ``docs/rules.md``); the bare string ``threshold`` is the seed's rule, which
         rolls back at the first step whose error or latency delta exceeds its limit.
+    no_data : {"hold", "pass", "fail"}
+        What a step without data decides (counts model: the canary or the baseline served
+        no requests, so a rate is undefined). ``hold`` (default): no decision at that
+        step; ``pass``: the step passes; ``fail``: roll back (reason ``no_data``), as
+        Flagger does. Under ``threshold`` hold and pass decide alike; see
+        ``docs/rules.md`` for the other rules.
     """
 
     stages: tuple[Stage, ...]
     latency_threshold_ms: Annotated[Number, Field(ge=0)] = 50.0
     error_threshold_scale: Annotated[Number, Field(ge=0)] = 1.0
     rule: Rule = ThresholdRule()
+    no_data: Literal["hold", "pass", "fail"] = "hold"
 
     @model_validator(mode="before")
     @classmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 from canary_mc.model import Policy
-from canary_mc.stats.intervals import mean_interval, wilson_interval
-from canary_mc.stats.tally import Tally
+from canary_mc.stats.intervals import CONFIDENCE, mean_interval, wilson_interval
+from canary_mc.stats.tally import BlastTally, Tally
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,71 @@ class StageRollbacks:
 
 
 @dataclass(frozen=True)
+class BlastRadius:
+    """What a canary served users before its rollout was decided (counts model).
+
+    Attributes
+    ----------
+    canary_requests_mean : float
+        Mean canary requests served per rollout, up to and including the decision step;
+        ``_lo``/``_hi``: 95% normal interval (``None`` below 30 rollouts).
+    excess_errors_mean : float
+        Mean errors per rollout caused by the fault (beyond the healthy canary's on the
+        same draws), with its 95% normal interval.
+    excess_errors_p95 : int
+        95th percentile of the per-rollout excess errors: the smallest value at or below
+        which at least 95% of rollouts lie. ``_lo``/``_hi``: distribution-free 95%
+        order-statistic interval (normal approximation to the binomial ranks).
+    """
+
+    canary_requests_mean: float
+    canary_requests_mean_lo: float | None
+    canary_requests_mean_hi: float | None
+    excess_errors_mean: float
+    excess_errors_mean_lo: float | None
+    excess_errors_mean_hi: float | None
+    excess_errors_p95: int
+    excess_errors_p95_lo: int
+    excess_errors_p95_hi: int
+
+    @classmethod
+    def of(cls, blast: BlastTally, n: int) -> BlastRadius:
+        requests = mean_interval(blast.canary_requests_sum, blast.canary_requests_sq_sum, n)
+        excess = mean_interval(blast.excess_errors_sum, blast.excess_errors_sq_sum, n)
+        histogram = blast.excess_errors_histogram
+        z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+        half = z * math.sqrt(n * P95 * (1 - P95))
+        return cls(
+            canary_requests_mean=requests[0],
+            canary_requests_mean_lo=requests[1],
+            canary_requests_mean_hi=requests[2],
+            excess_errors_mean=excess[0],
+            excess_errors_mean_lo=excess[1],
+            excess_errors_mean_hi=excess[2],
+            excess_errors_p95=value_at_rank(histogram, math.ceil(P95 * n)),
+            excess_errors_p95_lo=value_at_rank(histogram, max(1, math.floor(P95 * n - half))),
+            excess_errors_p95_hi=value_at_rank(histogram, min(n, math.ceil(P95 * n + half) + 1)),
+        )
+
+
+P95 = 0.95
+
+
+def value_at_rank(histogram: tuple[tuple[int, int], ...], rank: int) -> int:
+    """The ``rank``-th smallest value (1-based) of a sorted ``(value, count)`` histogram.
+
+    >>> value_at_rank(((0, 90), (3, 5), (7, 5)), 95)
+    3
+    """
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    raise ValueError(f"rank must be at most {seen}, got {rank}")
+
+
+@dataclass(frozen=True)
 class ScenarioEstimate:
     """Aggregates of one configuration and scenario.
 
@@ -57,6 +124,10 @@ class ScenarioEstimate:
         Mean number of steps until rollback or completion.
     mean_steps_lo, mean_steps_hi : float or None
         Its 95% normal interval, cut to [1, n_steps]; ``None`` below 30 rollouts.
+    blast : BlastRadius or None
+        Counts model only: what the canary served before the decision.
+    no_data_rollbacks : int
+        Rollbacks at a step without data (``policy.no_data: fail``; counts model).
     """
 
     scenario: str
@@ -68,6 +139,8 @@ class ScenarioEstimate:
     mean_steps_to_decision: float
     mean_steps_lo: float | None
     mean_steps_hi: float | None
+    blast: BlastRadius | None = None
+    no_data_rollbacks: int = 0
 
     @classmethod
     def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
@@ -90,9 +163,11 @@ class ScenarioEstimate:
                 "error": tally.error_rollbacks,
                 "latency": tally.latency_rollbacks,
             },
+            no_data_rollbacks=tally.no_data_rollbacks,
             mean_steps_to_decision=mean,
             mean_steps_lo=lo,
             mean_steps_hi=hi,
+            blast=None if tally.blast is None else BlastRadius.of(tally.blast, n),
         )
 
 
@@ -137,9 +212,14 @@ class ExperimentEstimate:
                     "completed_rate_lo": s.completed.lo,
                     "completed_rate_hi": s.completed.hi,
                     "rollbacks_by_reason": dict(s.rollbacks_by_reason),
+                    "no_data_rollbacks": s.no_data_rollbacks,
                     "mean_steps_to_decision": s.mean_steps_to_decision,
                     "mean_steps_to_decision_lo": s.mean_steps_lo,
                     "mean_steps_to_decision_hi": s.mean_steps_hi,
+                    **{
+                        name: None if s.blast is None else getattr(s.blast, name)
+                        for name in BLAST_FIELDS
+                    },
                     "stages": [
                         {
                             "stage": st.stage,
@@ -156,4 +236,15 @@ class ExperimentEstimate:
         return rows
 
 
-__all__ = ["ExperimentEstimate", "Rate", "ScenarioEstimate", "StageRollbacks"]
+BLAST_FIELDS = tuple(BlastRadius.__dataclass_fields__)
+"""Blast-radius keys of :meth:`ExperimentEstimate.records` (``None`` under the Gaussian
+model)."""
+
+__all__ = [
+    "BLAST_FIELDS",
+    "BlastRadius",
+    "ExperimentEstimate",
+    "Rate",
+    "ScenarioEstimate",
+    "StageRollbacks",
+]

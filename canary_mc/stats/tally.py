@@ -5,7 +5,41 @@ The engine fills them (``engine.outcomes.tally_outcomes``); this module knows no
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BlastTally:
+    """Exact sums behind the counts model's blast-radius aggregates.
+
+    Attributes
+    ----------
+    canary_requests_sum, canary_requests_sq_sum : int
+        Sum and sum of squares of the canary requests each rollout served.
+    excess_errors_sum, excess_errors_sq_sum : int
+        Sum and sum of squares of each rollout's excess errors.
+    excess_errors_histogram : tuple of (int, int)
+        ``(value, rollouts)`` pairs, sorted by value: the exact distribution of excess
+        errors, so its quantiles do not depend on how rollouts were chunked.
+    """
+
+    canary_requests_sum: int
+    canary_requests_sq_sum: int
+    excess_errors_sum: int
+    excess_errors_sq_sum: int
+    excess_errors_histogram: tuple[tuple[int, int], ...]
+
+    def __add__(self, other: BlastTally) -> BlastTally:
+        merged = Counter(dict(self.excess_errors_histogram))
+        merged.update(dict(other.excess_errors_histogram))
+        return BlastTally(
+            canary_requests_sum=self.canary_requests_sum + other.canary_requests_sum,
+            canary_requests_sq_sum=self.canary_requests_sq_sum + other.canary_requests_sq_sum,
+            excess_errors_sum=self.excess_errors_sum + other.excess_errors_sum,
+            excess_errors_sq_sum=self.excess_errors_sq_sum + other.excess_errors_sq_sum,
+            excess_errors_histogram=tuple(sorted(merged.items())),
+        )
 
 
 @dataclass(frozen=True)
@@ -23,6 +57,10 @@ class Tally:
         Rollbacks by reason.
     steps_sum, steps_sq_sum : int
         Sum and sum of squares of ``Outcomes.steps_run``.
+    no_data_rollbacks : int
+        Rollbacks at a step without data (``policy.no_data: fail``).
+    blast : BlastTally or None
+        Counts model only.
     """
 
     n_rollouts: int
@@ -32,6 +70,18 @@ class Tally:
     latency_rollbacks: int
     steps_sum: int
     steps_sq_sum: int
+    no_data_rollbacks: int = 0
+    blast: BlastTally | None = None
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Tally:
+        """The inverse of ``dataclasses.asdict`` after a JSON round trip (lists for tuples)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        blast = values.get("blast")
+        if isinstance(blast, dict):
+            histogram = tuple(tuple(pair) for pair in blast["excess_errors_histogram"])
+            values["blast"] = BlastTally(**{**blast, "excess_errors_histogram": histogram})
+        return cls(**values)
 
     @classmethod
     def empty(cls, n_stages: int) -> Tally:
@@ -49,4 +99,10 @@ class Tally:
             latency_rollbacks=self.latency_rollbacks + other.latency_rollbacks,
             steps_sum=self.steps_sum + other.steps_sum,
             steps_sq_sum=self.steps_sq_sum + other.steps_sq_sum,
+            no_data_rollbacks=self.no_data_rollbacks + other.no_data_rollbacks,
+            blast=other.blast
+            if self.blast is None
+            else self.blast
+            if other.blast is None
+            else self.blast + other.blast,
         )

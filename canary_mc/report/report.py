@@ -1,0 +1,357 @@
+"""Draw a sweep's plots and write its one-page ``report.md``, from the Parquet files alone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from canary_mc.errors import ConfigError
+from canary_mc.report.data import (
+    AxisRoles,
+    Recommendation,
+    classify_axes,
+    combinations,
+    format_interval,
+    format_percent,
+    format_value,
+    plan_pages,
+    recommendations,
+    stage_table,
+    with_settings,
+)
+from canary_mc.report.plots import (
+    DEFAULT_TARGET,
+    axis_title,
+    decision_time_figure,
+    false_alarm_figure,
+    save_png,
+    stage_figure,
+    tradeoff_figure,
+)
+from canary_mc.report.results import SweepResults, read_results
+
+PLOTS_DIR = "plots"
+REPORT_FILE = "report.md"
+HEATMAP = "false_alarm_heatmap"
+TRADEOFF = "tradeoff"
+STAGES = "stage_rollbacks"
+DECISION_TIME = "time_to_decision"
+PLOT_NAMES = (HEATMAP, TRADEOFF, STAGES, DECISION_TIME)
+_OWN_PNG = re.compile(rf"^({'|'.join(PLOT_NAMES)})(-\d+)?\.png$")
+
+
+def build_report(
+    results_dir: Path,
+    *,
+    target: float = DEFAULT_TARGET,
+    rows: str | None = None,
+    cols: str | None = None,
+    facet: str | None = None,
+) -> list[Path]:
+    """(Re)draw a sweep's plots into ``<results_dir>/plots/`` and write ``report.md``.
+
+    Reads only ``summary.parquet`` and ``stages.parquet``; the same files give the same
+    bytes. PNG files this function wrote earlier are removed first, so a re-run with
+    fewer pages leaves none behind; other files in ``plots/`` are left alone.
+
+    Parameters
+    ----------
+    results_dir : Path
+        A sweep's results folder.
+    target : float
+        Target false-alarm rate as a fraction in (0, 1); 0.01 means 1%.
+    rows, cols, facet : str or None
+        Other swept axes to lay panels out by (see
+        :func:`canary_mc.report.data.plan_pages`).
+
+    Returns
+    -------
+    list of Path
+        The files written: the PNGs in drawing order, then ``report.md``.
+
+    Raises
+    ------
+    ResultsError
+        If a Parquet file is missing, unreadable or breaks the sweep contract.
+    ConfigError
+        If ``target`` is not in (0, 1) or a layout option names an unknown axis.
+    """
+    if not 0 < target < 1:
+        raise ConfigError(
+            f"target: must be a false-alarm rate in (0, 1), as a fraction (0.01 is 1%), "
+            f"got {target:g}"
+        )
+    results = read_results(Path(results_dir))
+    roles = classify_axes(results.axes)
+    frame = with_settings(results.summary, roles)
+    pages = plan_pages(frame, roles.other, rows=rows, cols=cols, facet=facet)
+    plots_dir = results.directory / PLOTS_DIR
+    plots_dir.mkdir(exist_ok=True)
+    for old in sorted(plots_dir.iterdir()):
+        if _OWN_PNG.match(old.name):
+            old.unlink()
+
+    experiment = results.experiment
+    fixed = fixed_parameters(results, roles)
+    has_regressions = not frame["healthy"].astype(bool).all()
+    written: list[Path] = []
+
+    def save_all(name: str, figures: Sequence[Any]) -> list[Path]:
+        paths = []
+        for k, figure in enumerate(figures):
+            stem = name if len(figures) == 1 else f"{name}-{k + 1:02d}"
+            paths.append(save_png(figure, plots_dir / f"{stem}.png"))
+        written.extend(paths)
+        return paths
+
+    common = {"roles": roles, "experiment": experiment, "fixed": fixed}
+    heatmaps: list[Path] | str
+    if roles.threshold or roles.noise:
+        heatmaps = save_all(
+            HEATMAP, [false_alarm_figure(frame, p, target=target, **common) for p in pages]
+        )
+    else:
+        heatmaps = "Neither a threshold setting nor a noise level was swept: no grid to draw."
+    tradeoffs: list[Path] | str
+    if not roles.threshold:
+        tradeoffs = "No threshold setting was swept, so there is no trade-off to trace."
+    elif not has_regressions:
+        tradeoffs = "The experiment has no regression scenario, so nothing to detect."
+    else:
+        tradeoffs = save_all(
+            TRADEOFF, [tradeoff_figure(frame, p, target=target, **common) for p in pages]
+        )
+    table = stage_table(frame, results.stages, roles.other)
+    stages = save_all(
+        STAGES,
+        [
+            stage_figure(table, tuple(zip(roles.other, key, strict=True)), **common)
+            for key in combinations(frame, roles.other)
+        ],
+    )
+    decision_times: list[Path] | str
+    if roles.threshold:
+        decision_times = save_all(
+            DECISION_TIME, [decision_time_figure(frame, p, **common) for p in pages]
+        )
+    else:
+        decision_times = "No threshold setting was swept, so there is no curve to draw."
+
+    advice = recommendations(frame, roles, target=target) if has_regressions else None
+    text = report_markdown(
+        results,
+        frame,
+        roles,
+        target=target,
+        advice=advice,
+        heatmaps=heatmaps,
+        tradeoffs=tradeoffs,
+        stages=stages,
+        decision_times=decision_times,
+    )
+    report = results.directory / REPORT_FILE
+    report.write_text(text, encoding="utf-8")
+    written.append(report)
+    return written
+
+
+def fixed_parameters(results: SweepResults, roles: AxisRoles) -> str:
+    """What every panel shares, for titles: rollouts, seed, and an unswept noise model."""
+    parts = []
+    n_rollouts = results.summary["n_rollouts"].unique()
+    if len(n_rollouts) == 1:
+        parts.append(f"{int(n_rollouts[0]):,} rollouts per point")
+    seed = results.metadata.get("canary_mc.seed")
+    if seed:
+        parts.append(f"seed {seed}")
+    noise = results.config.get("noise")
+    if not roles.noise and isinstance(noise, dict):
+        parts.append("noise " + ", ".join(f"{k} {format_value(v)}" for k, v in noise.items()))
+    return ", ".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _images(paths: list[Path] | str, alt: str) -> str:
+    if isinstance(paths, str):
+        return f"_Not drawn._ {paths}\n"
+    return "\n".join(f"![{alt}]({PLOTS_DIR}/{p.name})" for p in paths) + "\n"
+
+
+def recommendation_table(
+    advice: list[Recommendation], roles: AxisRoles, scenarios: Sequence[str], target: float
+) -> str:
+    """The recommendation table, in Markdown."""
+    header = [
+        *(f"`{a}`" for a in roles.other),
+        "noise level: " + (axis_title(roles.noise, "") if roles.noise else "not swept"),
+        "threshold setting: "
+        + (axis_title(roles.threshold, "") if roles.threshold else "not swept"),
+        "false-alarm rate (95% CI)",
+        *(f"detection: {s} (95% CI)" for s in scenarios),
+        f"settings meeting {format_percent(target)}",
+    ]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
+    lines.append("|" + " --- |" * len(header))
+    for row in advice:
+        if row.threshold_setting is None:
+            choice = (
+                f"none meets the target (closest: {row.closest}, "
+                f"upper bound {format_percent(row.false_alarm_hi)})"
+            )
+        else:
+            choice = f"**{row.threshold_setting}**"
+        detection = {d.scenario: format_interval(d.rate, d.lo, d.hi) for d in row.detection}
+        cells = [
+            *(format_value(v) for _, v in row.values),
+            row.noise_level,
+            choice,
+            format_interval(row.false_alarm, row.false_alarm_lo, row.false_alarm_hi),
+            *(detection.get(s, "—") for s in scenarios),
+            f"{row.n_meeting} of {row.n_settings}",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _swept_line(frame: pd.DataFrame, roles: AxisRoles) -> str:
+    def describe(axes: tuple[str, ...], role: str) -> str:
+        if not axes:
+            return f"{role}: not swept"
+        return f"{role}: " + ", ".join(f"`{a}` ({frame[a].nunique()} values)" for a in axes)
+
+    return "; ".join(
+        [
+            describe(roles.threshold, "threshold setting"),
+            describe(roles.noise, "noise level"),
+            describe(roles.other, "other axes"),
+        ]
+    )
+
+
+def report_markdown(
+    results: SweepResults,
+    frame: pd.DataFrame,
+    roles: AxisRoles,
+    *,
+    target: float,
+    advice: list[Recommendation] | None,
+    heatmaps: list[Path] | str,
+    tradeoffs: list[Path] | str,
+    stages: list[Path] | str,
+    decision_times: list[Path] | str,
+) -> str:
+    """The text of ``report.md``: what was swept, the recommendation, then the plots."""
+    meta = results.metadata
+    healthy = results.healthy_scenario
+    regressions = [s for s in results.scenarios if s != healthy]
+    n_points = frame["point"].nunique()
+    n_rollouts = frame["n_rollouts"].unique()
+    rollouts = (
+        f"{int(n_rollouts[0]):,} rollouts per point and scenario"
+        if len(n_rollouts) == 1
+        else "rollouts per point vary (see `summary.parquet`)"
+    )
+    out = [f"# {results.experiment}: sweep report\n"]
+    description = results.config.get("description")
+    if isinstance(description, str) and description.strip():
+        out.append(" ".join(description.split()) + "\n")
+    out.append(
+        "\n".join(
+            [
+                f"- Swept: {_swept_line(frame, roles)}.",
+                f"- {n_points} grid points x {len(results.scenarios)} scenarios "
+                f"(healthy: `{healthy}`; regressions: "
+                f"{', '.join(f'`{s}`' for s in regressions) or 'none'}); {rollouts}"
+                + (f"; seed {meta['canary_mc.seed']}" if "canary_mc.seed" in meta else "")
+                + ".",
+                "- Written by canary-mc "
+                + meta.get("canary_mc.version", "(unknown version)")
+                + (f" at {meta['canary_mc.created']}" if "canary_mc.created" in meta else "")
+                + (
+                    f" from `{meta['canary_mc.experiment_path']}`"
+                    if "canary_mc.experiment_path" in meta
+                    else ""
+                )
+                + ".",
+                "- Rates are shares of rollouts, with 95% Wilson intervals. The false-alarm "
+                f"rate is how often the healthy scenario (`{healthy}`) rolled back; detection, "
+                "how often a regression did. Drawn by `canary-mc plot` from "
+                "`summary.parquet` and `stages.parquet` alone.",
+            ]
+        )
+        + "\n"
+    )
+
+    out.append("## Recommendation\n")
+    if advice is None:
+        out.append(
+            "The experiment has no regression scenario, so there is no detection to trade "
+            "false alarms against; the heatmap shows which settings keep false alarms low.\n"
+        )
+    else:
+        n_none = sum(r.threshold_setting is None for r in advice)
+        out.append(
+            f"Target: a false-alarm rate below **{format_percent(target)}** with 95% "
+            "confidence, that is, the upper end of the rate's 95% interval is below "
+            f"{format_percent(target)}; a point estimate below it is not enough. For each "
+            "noise level, the threshold setting that meets the target with the highest "
+            "detection (the mean over the regression scenarios; ties go to the lower "
+            "false-alarm bound, then the lower setting). When no setting meets it, the row "
+            "shows the setting whose upper bound comes closest, with its rates.\n"
+        )
+        if not roles.threshold:
+            out.append(
+                "No threshold setting was swept: each row checks the file's one policy "
+                "against the target.\n"
+            )
+        out.append(recommendation_table(advice, roles, regressions, target))
+        if n_none:
+            out.append(
+                f"\nAt {n_none} of {len(advice)} noise levels no setting meets the target: "
+                "loosen the thresholds further, lengthen the stages, or run more rollouts "
+                "if the bound is close.\n"
+            )
+
+    out.append("\n## False alarms by noise level and threshold setting\n")
+    out.append(
+        "The healthy scenario's rollback rate in each cell (rows: noise level; columns: "
+        "threshold setting), in bold where its 95% upper bound is below "
+        f"{format_percent(target)}. The colour scale is logarithmic: pale yellow at 0.1% "
+        "and below, orange at 1%, red at 10%, dark red towards 100%; grey cells were not "
+        "in the sweep.\n"
+    )
+    out.append(_images(heatmaps, "False-alarm rate heatmap"))
+    out.append("\n## Detection against false alarms\n")
+    out.append(
+        "One line per regression scenario (colour) and noise level (line style); along a "
+        "line the threshold setting rises, labelled at each point. Error bars are 95% "
+        f"Wilson intervals in both directions; the dashed line is the {format_percent(target)} "
+        "target. Up and to the left is better. The false-alarm axis is linear below 0.1% "
+        "and logarithmic above.\n"
+    )
+    out.append(_images(tradeoffs, "Detection against false-alarm rate"))
+    out.append("\n## Where rollbacks happen\n")
+    out.append(
+        "For each scenario (rows) and noise level (columns), the share of all rollouts "
+        "rolled back at each stage, stacked in stage order (labelled with the stage's "
+        "traffic), one bar per threshold setting; the black diamond is the share that "
+        "completed. One figure per combination of the other swept axes.\n"
+    )
+    out.append(_images(stages, "Rollbacks by stage"))
+    out.append("\n## Time to decision\n")
+    out.append(
+        "Mean number of evaluation steps until a rollout is rolled back or completes, "
+        "with 95% intervals; the dotted line is the policy's total number of steps.\n"
+    )
+    out.append(_images(decision_times, "Mean steps to decision"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
+
+
+__all__ = ["build_report", "fixed_parameters", "recommendation_table", "report_markdown"]
