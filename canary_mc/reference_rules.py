@@ -9,6 +9,9 @@ against published tables and closed forms. Tests require identical outcomes.
 
 from __future__ import annotations
 
+import math
+
+from canary_mc.engine.boundaries import critical_values
 from canary_mc.engine.rules import msprt_bounds, sprt_bounds, ztest_bounds
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import (
@@ -212,4 +215,72 @@ def _sprt(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
             step += 1
             if accepted["error"] and accepted["latency"]:
                 break  # early acceptance: on to the next stage
+    return ReferenceOutcome(False, -1, -1, "none", step)
+
+
+def reference_counts_ztest(
+    policy: Policy, counts: list[tuple[int, int, int, int]]
+) -> ReferenceOutcome:
+    """One rollout of the counts ``ztest`` on given per-step counts, error metric only.
+
+    ``counts[j] = (canary_errors, canary_requests, baseline_errors, baseline_requests)``.
+    Written as the textbook pooled two-proportion z-test; only the critical values are
+    shared with the engine (checked against published constants elsewhere).
+    """
+    rule = policy.rule
+    step = 0
+    for stage_index, stage in enumerate(policy.stages):
+        if rule.scope == "stage" or stage_index == 0:
+            ec = nc = eb = nb = 0
+            looks = 0
+            n_looks = stage.duration_steps if rule.scope == "stage" else policy.n_steps
+            c = critical_values(rule.correction, n_looks, rule.alpha)
+        for _ in range(stage.duration_steps):
+            e1, n1, e2, n2 = counts[step]
+            ec, nc, eb, nb = ec + e1, nc + n1, eb + e2, nb + n2
+            looks += 1
+            if nc > 0 and nb > 0 and 0 < ec + eb < nc + nb:
+                pooled = (ec + eb) / (nc + nb)
+                z = (ec / nc - eb / nb) / math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nb))
+                if z > c[looks - 1]:
+                    return _rolled_back(step, stage_index, "error")
+            step += 1
+    return ReferenceOutcome(False, -1, -1, "none", step)
+
+
+def reference_counts_sprt(
+    policy: Policy,
+    error_rate: float,
+    counts: list[tuple[int, int, int, int]],
+    traffic: list[list[int]],
+) -> ReferenceOutcome:
+    """One rollout of the counts ``sprt`` (Wald's binomial SPRT on canary errors, p0 the
+    service's known rate), error metric only, its latency test taken as accepted at once.
+
+    ``counts[t]`` is what the rollout saw at its ``t``-th step; ``traffic[t][s]`` is the
+    canary's requests at step ``t`` in stage ``s``. Raises if the given counts were drawn
+    for a different stage than this walk is in (the schedules disagree).
+    """
+    rule = policy.rule
+    upper = math.log((1 - rule.beta) / rule.alpha)
+    lower = math.log(rule.beta / (1 - rule.alpha))
+    p0 = error_rate
+    p1 = p0 + rule.min_error_increase
+    step = 0
+    for stage_index, stage in enumerate(policy.stages):
+        llr = 0.0
+        for _ in range(stage.duration_steps):
+            errors, requests, _, baseline_requests = counts[step]
+            if requests != traffic[step][stage_index]:
+                raise AssertionError(f"step {step}: drawn for another stage")
+            if requests > 0 and baseline_requests > 0:
+                llr = llr + (
+                    errors * math.log(p1 / p0)
+                    + (requests - errors) * (math.log1p(-p1) - math.log1p(-p0))
+                )
+                if llr >= upper:
+                    return _rolled_back(step, stage_index, "error")
+            step += 1
+            if llr <= lower:
+                break  # accepted early: on to the next stage
     return ReferenceOutcome(False, -1, -1, "none", step)

@@ -130,7 +130,7 @@ class HeldFault:
         )
 
     def present(
-        self, t: int, stage: np.ndarray, onset: np.ndarray, presence_u: np.ndarray | None
+        self, t: int, stage: np.ndarray, onset: np.ndarray, presence_t: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Where the fault is present at step ``t``, and steps since onset.
 
@@ -141,7 +141,8 @@ class HeldFault:
         stage, onset : ndarray of int64, shape (n_rollouts,)
             Current stage (clipped to the last) and onset step (-1 before the onset
             stage is reached).
-        presence_u : ndarray of float64, shape (n_rollouts, max_steps), or None
+        presence_t : ndarray of float64, shape (n_rollouts,), or None
+        The presence uniforms of this step (needed if the fault is intermittent).
 
         Returns
         -------
@@ -154,7 +155,7 @@ class HeldFault:
         if scenario.min_traffic_pct > 0:
             present &= self.stage_traffic_pct[stage] >= scenario.min_traffic_pct
         if scenario.intermittent_q < 1:
-            present &= presence_u[:, t] < scenario.intermittent_q
+            present &= presence_t < scenario.intermittent_q
         return present, since
 
     def gaussian_effects(
@@ -290,6 +291,10 @@ def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> 
     limit_l = policy.latency_threshold_ms[first_steps]
 
     fault = HeldFault.of_plans(world, policy)
+
+    def presence(t: int) -> np.ndarray | None:
+        return None if draws.presence_u is None else draws.presence_u[:, t]
+
     stage = np.zeros(n, dtype=np.int64)
     active = np.ones(n, dtype=bool)
     onset = np.full(n, fault.onset_step if fault.onset_stage == 0 else -1, dtype=np.int64)
@@ -315,9 +320,7 @@ def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> 
         if not active.any():
             break
         s = np.minimum(stage, n_stages - 1)
-        effect_e, effect_l = fault.gaussian_effects(
-            *fault.present(t, s, onset, draws.presence_u), world
-        )
+        effect_e, effect_l = fault.gaussian_effects(*fault.present(t, s, onset, presence(t)), world)
         x_e = np.maximum(effect_e + world.error_sigma * draws.error_z[:, t], -world.error_rate)
         x_l = np.maximum(
             effect_l + world.latency_sigma_ms * draws.latency_z[:, t], -world.latency_ms

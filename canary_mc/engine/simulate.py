@@ -23,12 +23,16 @@ from canary_mc.engine.counts import (
 from canary_mc.engine.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
 from canary_mc.engine.outcomes import Outcomes, tally_outcomes
+from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
 from canary_mc.stats.tally import BlastTally, Tally
+
+HELD_RULES = ("cumulative_checks", "sprt")
+"""Rules whose step schedule depends on the outcome (a stage pointer per rollout)."""
 
 CHUNK_ELEMENTS = 1 << 18
 """Target rollout-steps per chunk: about 2 MB per float array, so a chunk's working set
@@ -196,19 +200,25 @@ def _chunk_outcomes(
         chunk_rollouts = default_chunk_rollouts(policy.max_steps)
     ranges = chunk_ranges(n_rollouts, chunk_rollouts)
     if noise.model == "counts":
-        if policy.rule.kind != "threshold":
-            raise ConfigError(
-                f"policy.rule: kind {policy.rule.kind!r} is not available under "
-                "noise.model: counts yet"
-            )
         world = plan_counts_world(policy, service, noise)
+        if policy.rule.kind in HELD_RULES:
+            # The canary's traffic depends on each rollout's stage: drawn step by step.
+            for start, stop in ranges:
+                held = simulate_counts_held(
+                    seed, start, stop, policy, service, world, policy_plan, scenarios
+                )
+                yield {name: (outcomes, blast) for name, (outcomes, blast, _) in held.items()}
+            return
         faults = {name: plan_fault(policy, scenario) for name, scenario in scenarios.items()}
         for start, stop in ranges:
             draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
             chunk = {}
             for (name, fault), fault_excess in zip(faults.items(), excess, strict=True):
                 observations = observe_counts(draws, fault_excess, world, fault)
-                outcomes = decide_counts_threshold(observations, policy_plan)
+                if policy.rule.kind == "threshold":
+                    outcomes = decide_counts_threshold(observations, policy_plan)
+                else:
+                    outcomes = decide_counts_fixed(observations, world, policy_plan)
                 chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
             yield chunk
         return
