@@ -41,6 +41,12 @@ RULES: dict[str, tuple[dict[str, Any], str, tuple[float, float], bool]] = {
     ),
     "sprt": ({"kind": "sprt", "beta": 0.2}, "rule.alpha", (1e-6, 0.5), False),
     "msprt": ({"kind": "msprt", "tau": 1.0}, "rule.alpha", (1e-6, 0.5), False),
+    "mannwhitney (10/step)": (
+        {"kind": "mannwhitney", "samples_per_step": 10},
+        "rule.confidence",
+        (0.5, 1 - 1e-7),
+        True,
+    ),
 }
 """The rules compared in ``docs/choosing-a-rule.png`` and their calibration knobs."""
 

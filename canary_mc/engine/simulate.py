@@ -20,8 +20,9 @@ from canary_mc.engine.counts import (
     plan_counts_world,
     tally_blast,
 )
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
+from canary_mc.engine.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
 from canary_mc.engine.outcomes import Outcomes, tally_outcomes
 from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
@@ -212,10 +213,25 @@ def _chunk_outcomes(
         faults = {name: plan_fault(policy, scenario) for name, scenario in scenarios.items()}
         for start, stop in ranges:
             draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
+            samples = None
+            if policy.rule.kind == "mannwhitney":
+                samples = counts_samples(
+                    seed,
+                    start,
+                    stop,
+                    policy.rule.samples_per_step,
+                    world,
+                    list(faults.values()),
+                    draws.presence_u,
+                )
             chunk = {}
-            for (name, fault), fault_excess in zip(faults.items(), excess, strict=True):
+            for i, ((name, fault), fault_excess) in enumerate(
+                zip(faults.items(), excess, strict=True)
+            ):
                 observations = observe_counts(draws, fault_excess, world, fault)
-                if policy.rule.kind == "threshold":
+                if samples is not None:
+                    outcomes = decide_mannwhitney(samples[i], policy_plan)
+                elif policy.rule.kind == "threshold":
                     outcomes = decide_counts_threshold(observations, policy_plan)
                 else:
                     outcomes = decide_counts_fixed(observations, world, policy_plan)
@@ -227,15 +243,21 @@ def _chunk_outcomes(
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
     # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
-    for draws in _gaussian_draws(seed, ranges, policy.max_steps, presence):
+    for start, stop in ranges:
+        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence)
+        if policy.rule.kind == "mannwhitney":
+            m = policy.rule.samples_per_step
+            yield {
+                name: (
+                    decide_mannwhitney(
+                        gaussian_samples(seed, start, stop, m, world_plan, draws), policy_plan
+                    ),
+                    None,
+                )
+                for name, world_plan in world_plans.items()
+            }
+            continue
         yield {
             name: (rollout_outcomes(draws, world_plan, policy_plan), None)
             for name, world_plan in world_plans.items()
         }
-
-
-def _gaussian_draws(
-    seed: int, ranges: Iterator[tuple[int, int]], n_steps: int, presence: bool
-) -> Iterator[GaussianDraws]:
-    for start, stop in ranges:
-        yield draw_gaussian(seed, start, stop, n_steps, presence=presence)

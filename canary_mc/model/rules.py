@@ -172,6 +172,32 @@ class MsprtRule(Frozen):
     scope: Literal["stage", "rollout"] = "rollout"
 
 
+class MannWhitneyRule(Frozen):
+    """Kayenta-style: a one-sided Mann-Whitney U test per step and metric.
+
+    At every step each side gives ``samples_per_step`` metric samples (sub-interval
+    measurements); the metric fails when the normal-approximation U test (tie and
+    continuity corrected, as ``scipy.stats.mannwhitneyu(..., alternative="greater",
+    method="asymptotic")``) gives ``p < 1 - confidence`` and, if ``allowed_increase`` is
+    set, Kayenta's effect-size tolerance also holds: ``mean(canary) / mean(baseline) >=
+    allowed_increase`` (a zero baseline mean, ratio NaN, counts as holding).
+
+    Parameters
+    ----------
+    confidence : float
+        In (0, 1); Kayenta uses 0.98.
+    samples_per_step : int
+        Samples per side and step, >= 2.
+    allowed_increase : float or None
+        Kayenta's ``allowedIncrease`` mean ratio (e.g. 1.1); ``None``: no effect check.
+    """
+
+    kind: Literal["mannwhitney"]
+    confidence: Probability = 0.98
+    samples_per_step: Annotated[Count, Field(ge=2)] = 10
+    allowed_increase: Annotated[Number, Field(ge=0)] | None = None
+
+
 def flagger_weights(step_weight: float, max_weight: float) -> list[float]:
     """Flagger's traffic weights in percent: ``+step_weight`` per passing check, capped at
     100, until a weight ``>= max_weight`` (max 50, step 20 gives 20, 40, 60)."""
@@ -189,10 +215,24 @@ def _bare_kind(value: Any) -> Any:
 
 
 Rule = Annotated[
-    ThresholdRule | FailureLimitRule | CumulativeChecksRule | ZTestRule | SprtRule | MsprtRule,
+    ThresholdRule
+    | FailureLimitRule
+    | CumulativeChecksRule
+    | ZTestRule
+    | SprtRule
+    | MsprtRule
+    | MannWhitneyRule,
     BeforeValidator(_bare_kind),
     Field(discriminator="kind"),
 ]
 """The decision-rule union, discriminated by ``kind``."""
 
-RULE_KINDS = ("threshold", "failure_limit", "cumulative_checks", "ztest", "sprt", "msprt")
+RULE_KINDS = (
+    "threshold",
+    "failure_limit",
+    "cumulative_checks",
+    "ztest",
+    "sprt",
+    "msprt",
+    "mannwhitney",
+)
