@@ -56,6 +56,44 @@ def test_exponent_without_dot_is_a_number(tmp_path):
 
 
 BAD = {
+    "rule: parameter out of range": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: ztest, alpha: 1.5}\n"),
+        ["{f}:4:30: policy.rule.alpha: must be less than 1, got 1.5"],
+    ),
+    "rule: no kind": (
+        VALID.replace("policy:\n", "policy:\n  rule: {alpha: 0.1}\n"),
+        [
+            "{f}:4:9: policy.rule: must have a 'kind' (threshold, failure_limit,"
+            " cumulative_checks, ztest, sprt, msprt, mannwhitney)"
+        ],
+    ),
+    "rule: unknown key": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: sprt, gamma: 1}\n"),
+        [
+            "{f}:4:22: policy.rule.gamma: unknown key 'gamma'; expected one of: kind, alpha,"
+            " beta, min_error_increase, min_latency_increase_ms"
+        ],
+    ),
+    "rule: sprt errors add up to 1 or more": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: sprt, alpha: 0.5, beta: 0.6}\n"),
+        ["{f}:4:40: policy.rule.beta: alpha + beta must be below 1, got 1.1"],
+    ),
+    "rule: step_weight with several stages": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: cumulative_checks, step_weight: 20}\n"),
+        [
+            "{f}:4:48: policy.rule.step_weight: cumulative_checks: with step_weight,"
+            " policy.stages must hold one template stage (its weights are made from"
+            " step_weight), got 2 stages"
+        ],
+    ),
+    "rule: text for a boolean": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: failure_limit, consecutive: 'yes'}\n"),
+        ["{f}:4:44: policy.rule.consecutive: must be true or false, got 'yes'"],
+    ),
+    "rule: negative failure_limit": (
+        VALID.replace("policy:\n", "policy:\n  rule: {kind: failure_limit, failure_limit: -1}\n"),
+        ["{f}:4:46: policy.rule.failure_limit: must be at least 0, got -1"],
+    ),
     "unknown key": (
         VALID.replace("      duration_steps: 2", "      duraton_steps: 2"),
         [
@@ -114,7 +152,10 @@ BAD = {
     ),
     "unknown rule": (
         VALID.replace("policy:\n", "policy:\n  rule: vibes\n"),
-        ["{f}:4:9: policy.rule: must be one of 'threshold', got 'vibes'"],
+        [
+            "{f}:4:9: policy.rule: kind must be one of 'threshold', 'failure_limit',"
+            " 'cumulative_checks', 'ztest', 'sprt', 'msprt', 'mannwhitney', got 'vibes'"
+        ],
     ),
     "cross-field problems beside field problems": (
         VALID.replace("name: b", "name: a")
@@ -132,7 +173,9 @@ BAD = {
             "  stages:", "  rule:\n  stages:"
         ),
         [
-            "{f}:4:3: policy.rule: must be one of 'threshold', got nothing (null)",
+            "{f}:4:3: policy.rule: must be a rule kind (threshold, failure_limit,"
+            " cumulative_checks, ztest, sprt, msprt, mannwhitney) or a mapping with a 'kind',"
+            " got nothing (null)",
             "{f}:11:29: service.latency_ms: must be a number, got nothing (null)",
         ],
     ),

@@ -644,3 +644,42 @@ def test_cli_sweep_draws_the_report_unless_no_plots(tmp_path):
     result = invoke("sweep", str(path), "--out", str(tmp_path / "x"), "--target", "5")
     assert result.exit_code == 2 and "--target must be a fraction" in result.output
     assert not (tmp_path / "x").exists()
+
+
+RULE_SWEEP = BASE.replace(
+    "service:", "  rule: {kind: ztest, alpha: 0.05, correction: pocock}\nservice:"
+)
+
+
+def test_a_rule_parameter_sweeps_like_any_other(tmp_path):
+    """``policy.rule.<key>`` addresses the chosen rule's field (no union tag in the path),
+    and each point's numbers are those of that rule run on its own."""
+    path = write(tmp_path, RULE_SWEEP + "sweep:\n  grid:\n    policy.rule.alpha: [0.01, 0.2]\n")
+    plan = plan_of(path)
+    summary = store.read_summary(run_sweep(plan, tmp_path / "out").directory)
+    rates = []
+    for index, values, experiment in plan.points:
+        assert experiment.policy.rule.kind == "ztest"
+        assert experiment.policy.rule.alpha == values["policy.rule.alpha"]
+        assert experiment.policy.rule.correction == "pocock"
+        outcomes = simulate_outcomes(
+            policy=experiment.policy,
+            service=experiment.service,
+            noise=experiment.noise,
+            scenario=experiment.scenarios["healthy"],
+            n_rollouts=3000,
+            seed=3,
+        )
+        row = summary[(summary.point == index) & (summary.scenario == "healthy")]
+        assert row["rollbacks"].item() == outcomes.rolled_back.sum()
+        rates.append(outcomes.rolled_back.mean())
+    assert rates[0] < rates[1]
+
+
+def test_a_bad_rule_value_in_a_sweep_is_located_without_the_union_tag(tmp_path):
+    path = write(tmp_path, RULE_SWEEP + "sweep:\n  grid:\n    policy.rule.alpha: [0.01, 2]\n")
+    with pytest.raises(ExperimentFileError) as info:
+        load_sweep_file(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path}/small.yaml:16:31: sweep.grid.policy.rule.alpha[1]: must be less than 1, got 2"
+    ]

@@ -111,9 +111,14 @@ def decide_threshold(observations: Observations, policy: PolicyPlan) -> Outcomes
 
 
 def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
-    """The engine's kernel: draws of shape ``(n_rollouts, n_steps)`` to outcomes.
+    """The engine's kernel: draws of shape ``(n_rollouts, policy.max_steps)`` to outcomes.
 
-    Identical to ``decide_threshold(observe(draws, world), policy)``; it skips the clamp,
-    which cannot change a decision (see :func:`observe`).
+    For the ``threshold`` rule, identical to ``decide_threshold(observe(draws, world),
+    policy)``; it skips the clamp, which cannot change a decision (see :func:`observe`).
+    Other rules are in :mod:`canary_mc.engine.rules`.
     """
+    if policy.rule.kind != "threshold":
+        from canary_mc.engine.rules import decide_rule  # rules build on this module
+
+        return decide_rule(draws, world, policy)
     return decide_threshold(observe(draws, world, clamp=False), policy)

@@ -7,12 +7,13 @@ quantity (stage, traffic, thresholds, the scenario's effect) becomes an array of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
+from canary_mc.model.rules import Rule, ThresholdRule
 
 
 def exact_decimal(value: float) -> Fraction:
@@ -40,6 +41,11 @@ class PolicyPlan:
         The stage's error threshold times ``error_threshold_scale`` (fraction).
     latency_threshold_ms : ndarray of float64, shape (n_steps,)
         The stage's latency threshold, or the policy's, in ms.
+    rule : Rule
+        The decision rule (``policy.rule``).
+    max_steps : int
+        Most steps a rollout can run (``Policy.max_steps``): more than ``n_steps`` when a
+        rule can hold a stage.
     error_threshold_exact : tuple of Fraction, length n_steps
         The error threshold as the exact decimal written in the file, times the scale
         (also exact): what the counts model compares rates with.
@@ -52,6 +58,8 @@ class PolicyPlan:
     traffic_pct: np.ndarray
     error_threshold: np.ndarray
     latency_threshold_ms: np.ndarray
+    rule: Rule = field(default_factory=ThresholdRule)
+    max_steps: int = 0
     error_threshold_exact: tuple[Fraction, ...] = ()
     no_data: str = "hold"
 
@@ -73,9 +81,16 @@ class WorldPlan:
     error_sigma, latency_sigma_ms : float
         Noise standard deviations (fraction, ms).
     error_effect : ndarray of float64, shape (n_steps,)
-        The scenario's additive effect on the canary's error rate (fraction).
+        The scenario's additive effect on the canary's error rate (fraction), on the
+        fixed schedule (every stage runs its ``duration_steps``).
     latency_effect_ms : ndarray of float64, shape (n_steps,)
-        The scenario's additive effect on the canary's latency (ms).
+        The scenario's additive effect on the canary's latency (ms), likewise.
+    intermittent_q : float
+        Probability that an active fault is present at a step.
+    scenario : Scenario, onset_stage : int
+        The scenario itself (and its onset stage, 0-based), for rules whose schedule
+        depends on the outcome: there a fault's onset, ramp and traffic gate follow each
+        rollout's own stage pointer (:class:`canary_mc.engine.rules.HeldFault`).
     """
 
     error_rate: float
@@ -85,6 +100,8 @@ class WorldPlan:
     error_effect: np.ndarray
     latency_effect_ms: np.ndarray
     intermittent_q: float = 1.0
+    scenario: Scenario | None = None
+    onset_stage: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,8 @@ def plan_policy(policy: Policy) -> PolicyPlan:
                 for s in policy.stages
             ]
         ),
+        rule=policy.rule,
+        max_steps=policy.max_steps,
         error_threshold_exact=tuple(
             exact_decimal(s.error_threshold) * exact_decimal(policy.error_threshold_scale)
             for s in policy.stages
@@ -204,4 +223,6 @@ def plan_world(
         error_effect=error_effect,
         latency_effect_ms=latency_effect,
         intermittent_q=scenario.intermittent_q,
+        scenario=scenario,
+        onset_stage=0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage),
     )

@@ -20,15 +20,20 @@ from canary_mc.engine.counts import (
     plan_counts_world,
     tally_blast,
 )
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import rollout_outcomes
+from canary_mc.engine.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
 from canary_mc.engine.outcomes import Outcomes, tally_outcomes
+from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
 from canary_mc.stats.tally import BlastTally, Tally
+
+HELD_RULES = ("cumulative_checks", "sprt")
+"""Rules whose step schedule depends on the outcome (a stage pointer per rollout)."""
 
 CHUNK_ELEMENTS = 1 << 18
 """Target rollout-steps per chunk: about 2 MB per float array, so a chunk's working set
@@ -193,17 +198,43 @@ def _chunk_outcomes(
     """Per chunk, every scenario's outcomes (and, counts model, blast-radius tally)."""
     policy_plan = plan_policy(policy)
     if chunk_rollouts is None:
-        chunk_rollouts = default_chunk_rollouts(policy.n_steps)
+        chunk_rollouts = default_chunk_rollouts(policy.max_steps)
     ranges = chunk_ranges(n_rollouts, chunk_rollouts)
     if noise.model == "counts":
         world = plan_counts_world(policy, service, noise)
+        if policy.rule.kind in HELD_RULES:
+            # The canary's traffic depends on each rollout's stage: drawn step by step.
+            for start, stop in ranges:
+                held = simulate_counts_held(
+                    seed, start, stop, policy, service, world, policy_plan, scenarios
+                )
+                yield {name: (outcomes, blast) for name, (outcomes, blast, _) in held.items()}
+            return
         faults = {name: plan_fault(policy, scenario) for name, scenario in scenarios.items()}
         for start, stop in ranges:
             draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
+            samples = None
+            if policy.rule.kind == "mannwhitney":
+                samples = counts_samples(
+                    seed,
+                    start,
+                    stop,
+                    policy.rule.samples_per_step,
+                    world,
+                    list(faults.values()),
+                    draws.presence_u,
+                )
             chunk = {}
-            for (name, fault), fault_excess in zip(faults.items(), excess, strict=True):
+            for i, ((name, fault), fault_excess) in enumerate(
+                zip(faults.items(), excess, strict=True)
+            ):
                 observations = observe_counts(draws, fault_excess, world, fault)
-                outcomes = decide_counts_threshold(observations, policy_plan)
+                if samples is not None:
+                    outcomes = decide_mannwhitney(samples[i], policy_plan)
+                elif policy.rule.kind == "threshold":
+                    outcomes = decide_counts_threshold(observations, policy_plan)
+                else:
+                    outcomes = decide_counts_fixed(observations, world, policy_plan)
                 chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
             yield chunk
         return
@@ -211,15 +242,22 @@ def _chunk_outcomes(
         name: plan_world(policy, service, noise, scenario) for name, scenario in scenarios.items()
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
-    for draws in _gaussian_draws(seed, ranges, policy.n_steps, presence):
+    # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
+    for start, stop in ranges:
+        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence)
+        if policy.rule.kind == "mannwhitney":
+            m = policy.rule.samples_per_step
+            yield {
+                name: (
+                    decide_mannwhitney(
+                        gaussian_samples(seed, start, stop, m, world_plan, draws), policy_plan
+                    ),
+                    None,
+                )
+                for name, world_plan in world_plans.items()
+            }
+            continue
         yield {
             name: (rollout_outcomes(draws, world_plan, policy_plan), None)
             for name, world_plan in world_plans.items()
         }
-
-
-def _gaussian_draws(
-    seed: int, ranges: Iterator[tuple[int, int]], n_steps: int, presence: bool
-) -> Iterator[GaussianDraws]:
-    for start, stop in ranges:
-        yield draw_gaussian(seed, start, stop, n_steps, presence=presence)

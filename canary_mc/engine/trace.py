@@ -127,6 +127,10 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
     if scenario not in scenarios:
         known = ", ".join(repr(name) for name in scenarios)
         raise ConfigError(f"scenario must be one of {known}, got {scenario!r}")
+    if experiment.policy.rule.kind != "threshold":
+        raise ConfigError(
+            f"policy.rule: trace shows the threshold rule only, got {experiment.policy.rule.kind!r}"
+        )
     seed = experiment.seed if seed is None else seed
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")

@@ -26,6 +26,7 @@ from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_lo
 from canary_mc.model import Experiment
 from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
+from canary_mc.model.rules import RULE_KINDS
 from canary_mc.model.sweep import AXIS_TAGS, Sweep, axis_values
 from canary_mc.sweep.grid import GridPoint, PathError, assign, expand, resolve_path
 
@@ -278,10 +279,15 @@ NOISE_MODELS = ("gaussian", "counts")
 
 
 def _untagged(loc: Loc) -> Loc:
-    """Drop the union tag pydantic puts in a noise location: ``noise.counts.x`` is ``noise.x``."""
+    """Drop the union tags pydantic puts in a location, as the file spells it:
+    ``noise.counts.x`` is ``noise.x`` and ``policy.rule.ztest.alpha`` is ``policy.rule.alpha``."""
     if len(loc) >= 2 and loc[0] == "noise" and loc[1] in NOISE_MODELS:
-        return (loc[0], *loc[2:])
-    return loc
+        loc = (loc[0], *loc[2:])
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (i > 0 and loc[i - 1] == "rule" and part in RULE_KINDS)
+    )
 
 
 def _noise_model_problem(value: Any, loc: Loc) -> tuple[Loc, str]:
@@ -363,6 +369,10 @@ def _message(error: Any, loc: Loc) -> str:
         allowed = _allowed_keys(loc[:-1])
         hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         return f"unknown key {loc[-1]!r}{hint}"
+    if kind == "union_tag_invalid":
+        return f"kind must be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"must have a 'kind' ({', '.join(RULE_KINDS)})"
     if kind == "too_short":
         return f"must have at least {ctx['min_length']} item(s), got {ctx['actual_length']}"
     if kind == "string_too_short":
@@ -379,6 +389,10 @@ def _message(error: Any, loc: Loc) -> str:
         return f"must be a string, got {got}"
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}, got {got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type") and loc[-1:] == ("rule",):
+        return (
+            f"must be a rule kind ({', '.join(RULE_KINDS)}) or a mapping with a 'kind', got {got}"
+        )
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"must be a mapping, got {got}"
     if kind in ("tuple_type", "list_type"):
@@ -399,11 +413,15 @@ def _allowed_keys(loc: Loc) -> list[str]:
 
 
 def _child_type(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        # A tagged union (the noise models): the tag names the member by its ``model``.
+        # A tagged union: the rules (tag ``kind``) or the noise models (tag ``model``);
+        # ``part`` is the tag, naming the member.
         for member in map(_unwrap, typing.get_args(annotation)):
-            model_field = member.model_fields.get("model") if _is_model(member) else None
-            if model_field is not None and part in typing.get_args(model_field.annotation):
+            if not _is_model(member):
+                continue
+            tag = member.model_fields.get("kind") or member.model_fields.get("model")
+            if tag is not None and part in typing.get_args(tag.annotation):
                 return member
         return None
     if _is_model(annotation):

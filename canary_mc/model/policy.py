@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from canary_mc.model._base import Count, Frozen, Number, raise_at
+from canary_mc.model.rules import CumulativeChecksRule, Rule, ThresholdRule, flagger_weights
 
 MAX_STEPS = 2000
 """Most evaluation steps a policy may have. The engine holds every step of a chunk of
@@ -69,21 +70,53 @@ class Policy(Frozen):
     error_threshold_scale : float
         Multiplies every stage's ``error_threshold``, so one number tightens (< 1) or
         loosens (> 1) the whole policy. Default 1.
-    rule : {"threshold"}
-        The decision rule. ``threshold`` rolls back at the first step whose error delta
-        or latency delta strictly exceeds its limit.
+    rule : Rule
+        The decision rule, a mapping chosen by ``kind`` (see :mod:`canary_mc.model.rules`
+        and ``docs/rules.md``); the bare string ``threshold`` is the seed's rule, which
+        rolls back at the first step whose error or latency delta exceeds its limit.
     no_data : {"hold", "pass", "fail"}
         What a step without data decides (counts model: the canary or the baseline served
         no requests, so a rate is undefined). ``hold`` (default): no decision at that
         step; ``pass``: the step passes; ``fail``: roll back (reason ``no_data``), as
-        Flagger does. Under ``threshold`` hold and pass decide alike.
+        Flagger does. Under ``threshold`` hold and pass decide alike; see
+        ``docs/rules.md`` for the other rules.
     """
 
     stages: tuple[Stage, ...]
     latency_threshold_ms: Annotated[Number, Field(ge=0)] = 50.0
     error_threshold_scale: Annotated[Number, Field(ge=0)] = 1.0
-    rule: Literal["threshold"] = "threshold"
+    rule: Rule = ThresholdRule()
     no_data: Literal["hold", "pass", "fail"] = "hold"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flagger_stages(cls, data: Any) -> Any:
+        # Flagger's stepWeight/maxWeight: one template stage becomes one stage per weight.
+        # Raw input; anything malformed is left for the field rules to report.
+        if not isinstance(data, dict):
+            return data
+        rule, stages = data.get("rule"), data.get("stages")
+        if not (isinstance(rule, dict) and rule.get("kind") == "cumulative_checks"):
+            return data
+        step, top = rule.get("step_weight"), rule.get("max_weight", 100.0)
+        numbers = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 100
+            for v in (step, top)
+        )
+        if not (numbers and isinstance(stages, list | tuple) and len(stages) == 1):
+            return data
+        template = stages[0]
+        if isinstance(template, Stage):
+            template = template.model_dump()
+        if not isinstance(template, dict):
+            return data
+        return {
+            **data,
+            "stages": [
+                {**template, "name": f"weight-{w:g}", "traffic_pct": w}
+                for w in flagger_weights(float(step), float(top))
+            ],
+        }
 
     @field_validator("stages")
     @classmethod
@@ -103,15 +136,32 @@ class Policy(Frozen):
                     for i, message in duplicates
                 ],
             )
-        if self.n_steps > MAX_STEPS:
+        rule = self.rule
+        if isinstance(rule, CumulativeChecksRule) and rule.step_weight is not None:
+            weights = flagger_weights(rule.step_weight, rule.max_weight)
+            if [s.traffic_pct for s in self.stages] != weights:
+                raise_at(
+                    "Policy",
+                    [
+                        (
+                            ("rule", "step_weight"),
+                            "cumulative_checks: with step_weight, policy.stages must hold one "
+                            f"template stage (its weights are made from step_weight), "
+                            f"got {len(self.stages)} stages",
+                            rule.step_weight,
+                        )
+                    ],
+                )
+        if self.max_steps > MAX_STEPS:
+            extra = "" if self.max_steps == self.n_steps else " plus the rule's extra steps"
             raise_at(
                 "Policy",
                 [
                     (
                         ("stages",),
-                        f"the stages' duration_steps must add up to at most {MAX_STEPS} "
-                        f"evaluation steps, got {self.n_steps}",
-                        self.n_steps,
+                        f"the stages' duration_steps{extra} must add up to at most "
+                        f"{MAX_STEPS} evaluation steps, got {self.max_steps}",
+                        self.max_steps,
                     )
                 ],
             )
@@ -121,6 +171,14 @@ class Policy(Frozen):
     def n_steps(self) -> int:
         """Total number of evaluation steps: the sum of the stages' ``duration_steps``."""
         return sum(stage.duration_steps for stage in self.stages)
+
+    @property
+    def max_steps(self) -> int:
+        """Most evaluation steps a rollout can run: ``n_steps``, plus ``threshold - 1``
+        held steps under ``cumulative_checks`` (each failed check holds the weight)."""
+        if isinstance(self.rule, CumulativeChecksRule):
+            return self.n_steps + self.rule.threshold - 1
+        return self.n_steps
 
     @property
     def stage_names(self) -> tuple[str, ...]:

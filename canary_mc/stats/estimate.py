@@ -146,7 +146,7 @@ class ScenarioEstimate:
     def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
         n = tally.n_rollouts
         mean, lo, hi = mean_interval(
-            tally.steps_sum, tally.steps_sq_sum, n, bounds=(1, policy.n_steps)
+            tally.steps_sum, tally.steps_sq_sum, n, bounds=(1, policy.max_steps)
         )
         return cls(
             scenario=scenario,
