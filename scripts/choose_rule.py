@@ -1,7 +1,9 @@
 """Make docs/choosing-a-rule.png: the rules at a matched false-alarm rate.
 
 Usage: .venv/bin/python scripts/choose_rule.py [experiments/rules.yaml] [--target 0.05]
-Prints a Markdown table of the rates and writes the figure (Agg backend).
+Prints a Markdown table of the rates, writes the figure (Agg backend), and prints the
+calibrated rules as the ``sweep.zip`` rows of experiments/rules.yaml, so that
+`canary-mc sweep experiments/rules.yaml` runs them all at the matched false-alarm rate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from canary_mc.compare import compare_rules, plot_comparison
+from canary_mc.compare import RULES, compare_rules, plot_comparison
 from canary_mc.io.experiment_file import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,17 @@ def main() -> None:
     for rule, row in table.iterrows():
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
         print(f"| {rule} | " + " | ".join(cells) + " |")
+    print("\nsweep:\n  zip:")
+    for name, (rule, knob, _, _) in RULES.items():
+        value = float(frame[frame["rule"] == name]["knob_value"].iloc[0])
+        rule = dict(rule)
+        scale = 1.0
+        if knob.startswith("rule."):
+            rule[knob.removeprefix("rule.")] = float(f"{value:.4g}")
+        else:
+            scale = float(f"{value:.4g}")
+        fields = ", ".join(f"{k}: {v}" for k, v in rule.items())
+        print(f"    - {{policy.rule: {{{fields}}}, policy.error_threshold_scale: {scale}}}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep import BASE, Crash, CrashingExecutor, assert_same_results, invoke, plan_of, write
+from test_sweep import (
+    BASE,
+    WORLD_GRID,
+    Crash,
+    CrashingExecutor,
+    assert_same_results,
+    invoke,
+    plan_of,
+    write,
+)
 
 from canary_mc.sweep.dask_executor import INSTALL_HINT, SCHEDULER_ENV, DaskExecutor
 from canary_mc.sweep.executors import ProcessExecutor, make_executor
@@ -37,7 +46,7 @@ def test_local_cluster_gives_the_process_executors_results(tmp_path):
 
 
 def test_a_sweep_interrupted_locally_resumes_on_dask(tmp_path):
-    plan = plan_of(write(tmp_path, BASE + GRID))
+    plan = plan_of(write(tmp_path, BASE + WORLD_GRID))
     with pytest.raises(Crash):
         run_sweep(plan, tmp_path / "mixed", executor=CrashingExecutor(after=5))
     with DaskExecutor(None, 2) as executor:

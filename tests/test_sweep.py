@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
-from canary_mc.engine.simulate import simulate_outcomes
+from canary_mc.engine.simulate import run_experiment, simulate_outcomes
 from canary_mc.errors import ConfigError, ExperimentFileError
 from canary_mc.io.experiment_file import load_sweep_file
 from canary_mc.model import Experiment, Sweep
@@ -51,6 +51,15 @@ sweep:
     policy.error_threshold_scale: [0.5, 1.0, 2.0]
     noise.error_sigma: {start: 0.004, stop: 0.008, num: 2}
 """
+
+
+WORLD_GRID = """\
+sweep:
+  grid:
+    noise.error_sigma: [0.003, 0.004, 0.006]
+    noise.latency_sigma_ms: [5, 10]
+"""
+"""Six points that each change the world, so no two share paths: one task per point."""
 
 
 def write(tmp_path: Path, text: str, name: str = "small.yaml") -> Path:
@@ -160,9 +169,21 @@ BAD = [
         "the file (known: 'one.pct', 'half')",
     ),
     (
-        "a section",
+        "a section swept with a number",
         "sweep:\n  grid:\n    scenarios.regression: [1]\n",
-        "small.yaml:15:5: sweep.grid.scenarios.regression: is a section, not a single parameter",
+        "small.yaml:15:28: sweep.grid.scenarios.regression[0]: must be a mapping, got 1",
+    ),
+    (
+        "a list",
+        "sweep:\n  grid:\n    policy.stages: [1]\n",
+        "small.yaml:15:5: sweep.grid.policy.stages: is a list; sweep the fields of its items, "
+        "e.g. policy.stages.<stage name>.error_threshold",
+    ),
+    (
+        "a nested mapping value",
+        "sweep:\n  grid:\n    policy.rule: [{kind: ztest, x: {y: 1}}]\n",
+        "small.yaml:15:19: sweep.grid.policy.rule[0]: a mapping value must map names to "
+        "numbers, strings or true/false, got 'x': a mapping",
     ),
     (
         "unsweepable",
@@ -364,7 +385,7 @@ class CrashingExecutor:
 
 
 def test_a_crashed_sweep_resumes_to_identical_results(tmp_path):
-    path = write(tmp_path, BASE + GRID)
+    path = write(tmp_path, BASE + WORLD_GRID)
     plan = plan_of(path)
     with pytest.raises(Crash):
         run_sweep(plan, tmp_path / "resumed", executor=CrashingExecutor(after=4))
@@ -683,3 +704,28 @@ def test_a_bad_rule_value_in_a_sweep_is_located_without_the_union_tag(tmp_path):
     assert [str(p) for p in info.value.problems] == [
         f"{tmp_path}/small.yaml:16:31: sweep.grid.policy.rule.alpha[1]: must be less than 1, got 2"
     ]
+
+
+def test_whole_sections_can_be_swept_with_mappings(tmp_path):
+    """A zip of whole rules with a policy knob: each point equals that rule run alone."""
+    text = BASE + (
+        "sweep:\n  zip:\n"
+        "    - {policy.rule: {kind: threshold}, policy.error_threshold_scale: 2.0}\n"
+        "    - {policy.rule: {kind: ztest, alpha: 0.05, correction: pocock},"
+        " policy.error_threshold_scale: 1.0}\n"
+        "    - {policy.rule: {kind: failure_limit, failure_limit: 1},"
+        " policy.error_threshold_scale: 1.0}\n"
+    )
+    plan = plan_of(write(tmp_path, text))
+    kinds = [experiment.policy.rule.kind for _, _, experiment in plan.points]
+    assert kinds == ["threshold", "ztest", "failure_limit"]
+    summary = store.read_summary(run_sweep(plan, tmp_path).directory)
+    assert summary["policy.rule"].tolist()[::2] == [
+        '{"kind": "threshold"}',
+        '{"alpha": 0.05, "correction": "pocock", "kind": "ztest"}',
+        '{"failure_limit": 1, "kind": "failure_limit"}',
+    ]
+    for index, _, experiment in plan.points:
+        alone = run_experiment(experiment)
+        rows = summary[summary.point == index]
+        assert rows["rollbacks"].tolist() == [s.rollback.events for s in alone.scenarios]

@@ -10,6 +10,7 @@ the file's stage and scenario names.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any
 
@@ -19,18 +20,31 @@ from canary_mc.model._base import Count, Frozen, Number, raise_at
 
 
 def _scalar(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or isinstance(item, dict | list):
+                raise ValueError(
+                    "a mapping value must map names to numbers, strings or true/false, "
+                    f"got {key!r}: {_kind(item)}"
+                )
+            _scalar(item)
+        return value
     if isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
         return value
     if isinstance(value, float):
         raise ValueError(f"must be a finite number, got {value}")
-    kind = {dict: "a mapping", list: "a list", type(None): "nothing (null)"}.get(
+    raise ValueError(f"must be a number, a string, true/false or a mapping, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "nothing (null)"}.get(
         type(value), type(value).__name__
     )
-    raise ValueError(f"must be a number, a string or true/false, got {kind}")
 
 
 Scalar = Annotated[Any, BeforeValidator(_scalar)]
-"""A value a swept parameter may take: a finite number, a string or a boolean."""
+"""A value a swept parameter may take: a finite number, a string, a boolean, or a flat
+mapping of them (which replaces a whole section, e.g. ``policy.rule``)."""
 
 MAX_AXIS_VALUES = 100_000
 """Most values one ``{start, stop, ...}`` range may expand to."""
@@ -162,7 +176,7 @@ class Sweep(Frozen):
             values = axis_values(spec)
             seen: set[Any] = set()
             for i, value in enumerate(values):
-                key = (type(value) is bool, value)
+                key = (type(value) is bool, _hashable(value))
                 if key in seen:
                     problems.append(((path, i), f"repeats the value {value!r}", value))
                 seen.add(key)
@@ -212,6 +226,10 @@ class Sweep(Frozen):
         for spec in self.grid.values():
             n *= len(axis_values(spec)) if isinstance(spec, list) else _length(spec)
         return n
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
 
 
 def _length(spec: Linspace | Arange) -> int:

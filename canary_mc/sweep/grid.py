@@ -35,7 +35,9 @@ def resolve_path(document: dict[str, Any], path: str) -> Loc:
     ``policy.stages.<stage>.<field>`` and ``scenarios.<scenario>.<field>`` name a stage
     or scenario by its name, so names may contain dots; a stage may also be given by its
     0-based index. The target need not be present in the document (a default is then
-    replaced), but every section above it must be, and the target must not be a section.
+    replaced), but every section above it must be. The target may be a section (a mapping
+    such as ``policy.rule`` or ``scenarios.<name>``), then swept with mapping values; it may
+    not be a list (``policy.stages``).
 
     Parameters
     ----------
@@ -53,7 +55,7 @@ def resolve_path(document: dict[str, Any], path: str) -> Loc:
     ------
     PathError
         If the path is empty, names an unsweepable key, a missing stage or scenario, or a
-        section rather than a scalar.
+        list.
     """
     if not path or path.startswith(".") or path.endswith(".") or ".." in path:
         raise PathError("is not a dotted parameter path such as noise.error_sigma")
@@ -64,12 +66,16 @@ def resolve_path(document: dict[str, Any], path: str) -> Loc:
         stages = _section(document, ("policy", "stages"), list)
         names = [s.get("name") if isinstance(s, dict) else None for s in stages]
         index, field = _named_member(rest.removeprefix("stages."), names, "stage")
-        loc: Loc = ("policy", "stages", index, *field.split("."))
+        loc: Loc = (
+            ("policy", "stages", index, *field.split(".")) if field else ("policy", "stages", index)
+        )
     elif head == "scenarios" and rest:
         scenarios = _section(document, ("scenarios",), dict)
         names = list(scenarios)
         index, field = _named_member(rest, names, "scenario")
-        loc = ("scenarios", names[index], *field.split("."))
+        loc = (
+            ("scenarios", names[index], *field.split(".")) if field else ("scenarios", names[index])
+        )
     else:
         loc = tuple(path.split("."))
     parent: Any = document
@@ -79,8 +85,11 @@ def resolve_path(document: dict[str, Any], path: str) -> Loc:
             missing = ".".join(str(p) for p in loc[: i + 1])
             raise PathError(f"the file has no section {missing!r} to hold it")
     target = parent.get(loc[-1]) if isinstance(parent, dict) else None
-    if isinstance(target, dict | list):
-        raise PathError("is a section, not a single parameter")
+    if isinstance(target, list):
+        raise PathError(
+            "is a list; sweep the fields of its items, e.g. policy.stages.<stage name>."
+            "error_threshold"
+        )
     return loc
 
 
@@ -96,7 +105,7 @@ def _section(document: dict[str, Any], loc: Loc, kind: type) -> Any:
 def _named_member(rest: str, names: list[Any], what: str) -> tuple[int, str]:
     """Split ``<name>.<field>`` where the name may contain dots; the longest name wins."""
     if rest in names:
-        raise PathError("is a section, not a single parameter")
+        return names.index(rest), ""
     matches = [
         (len(name), i)
         for i, name in enumerate(names)
@@ -119,7 +128,7 @@ def assign(document: dict[str, Any], values: dict[Loc, Any]) -> dict[str, Any]:
         parent: Any = out
         for part in loc[:-1]:
             parent = parent[part]
-        parent[loc[-1]] = value
+        parent[loc[-1]] = copy.deepcopy(value)
     return out
 
 

@@ -199,7 +199,8 @@ def summary_frame(rows: list[dict[str, Any]], axes: tuple[str, ...]) -> pd.DataF
 
 
 def axis_column(values: pd.Series) -> pd.Series:
-    """A swept parameter's column: int64, float64, bool or string, by its values."""
+    """A swept parameter's column: int64, float64, bool or string, by its values; a
+    swept mapping (a whole ``policy.rule``, say) is its JSON text, keys sorted."""
     items = list(values)
     if all(isinstance(v, bool) for v in items):
         return values.astype(bool)
@@ -207,7 +208,9 @@ def axis_column(values: pd.Series) -> pd.Series:
         return values.astype(np.int64)
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
         return values.astype(np.float64)
-    return values.map(lambda v: v if isinstance(v, str) else json.dumps(v)).astype("string")
+    return values.map(lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True)).astype(
+        "string"
+    )
 
 
 def stages_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
