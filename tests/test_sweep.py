@@ -729,3 +729,25 @@ def test_whole_sections_can_be_swept_with_mappings(tmp_path):
         alone = run_experiment(experiment)
         rows = summary[summary.point == index]
         assert rows["rollbacks"].tolist() == [s.rollback.events for s in alone.scenarios]
+
+
+def test_rules_yaml_compares_every_rule_at_a_matched_false_alarm_rate(tmp_path):
+    """Its calibrated zip rows keep each rule's false alarms near 5% on other rollouts.
+
+    10,000 rollouts: SE about 0.0022, so 4 SE is 0.009 around 5%; Mann-Whitney's rate is a
+    step function of its confidence and calibrates only to about 6.4%.
+    """
+    plan = plan_of(EXPERIMENTS / "rules.yaml", rollouts=10_000, seed=2027)
+    kinds = [experiment.policy.rule.kind for _, _, experiment in plan.points]
+    assert kinds == [
+        "threshold",
+        "failure_limit",
+        "cumulative_checks",
+        "ztest",
+        "sprt",
+        "msprt",
+        "mannwhitney",
+    ]
+    summary = store.read_summary(run_sweep(plan, tmp_path).directory)
+    healthy = summary[summary.healthy].set_index("point")["rollback_rate"]
+    assert ((healthy > 0.04) & (healthy < 0.075)).all(), healthy.tolist()
