@@ -172,16 +172,22 @@ def test_names_are_text_not_markup(tmp_path):
     assert "[red]exp:" in result.stdout
 
 
-def test_bench_reports_both_ratios(monkeypatch):
-    import canary_mc.cli.app as cli
-
-    real = cli.bench_engine_vs_reference
-    monkeypatch.setattr(
-        cli, "bench_engine_vs_reference",
-        lambda config: real(config, step_budget=50_000, reference_rollouts=500, repeats=1),
-    )  # fmt: skip
-    result = invoke("bench", SEED_YAML, "--json")
+def test_bench_reports_every_figure_and_writes_json(tmp_path):
+    """Quick sizes: this checks the plumbing, never the speed (goals live in make bench)."""
+    result = invoke("bench", SEED_YAML, "--quick", "--json", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.stdout)
-    assert figures["end_to_end_ratio"] > 0 and figures["decisions_ratio"] > 0
-    assert invoke("bench", SEED_YAML).stdout.count("goal: engine >= 100x") == 1
+    payload = json.loads(result.stdout)
+    assert json.loads((tmp_path / "bench.json").read_text()) == payload
+    assert payload["engine_vs_reference"]["end_to_end_ratio"] > 0
+    names = [f["name"] for f in payload["figures"]]
+    assert names == [
+        "rng_floor_gaussian",
+        "rng_floor_counts",
+        "shared_path_sweep",
+        "peak_memory",
+        "parallel_speedup",
+    ]
+    assert all(f["ratio"] > 0 and isinstance(f["met"], bool) for f in payload["figures"])
+    assert payload["machine"]["cores_seen"] >= 1
+    table = invoke("bench", SEED_YAML, "--quick", "--out", str(tmp_path)).stdout
+    assert "goal: engine >= 100x" in table and "shared_path_sweep" in table

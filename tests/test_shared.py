@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import faults, noises, policies, services
 
+from canary_mc.engine.outcomes import tally_outcomes
 from canary_mc.engine.shared import shared_key, tally_threshold_settings
-from canary_mc.engine.simulate import tally_experiment
+from canary_mc.engine.simulate import simulate_outcomes, tally_experiment
 from canary_mc.model import Experiment
 
 
@@ -82,3 +83,38 @@ def test_the_settings_really_differ(seed_experiment):
     rollbacks = [t["healthy"].rollbacks for t in tally_threshold_settings(experiments)]
     assert rollbacks[0] > rollbacks[1] > rollbacks[2] > 0
     assert np.all(np.diff(rollbacks) < 0)
+
+
+@settings(max_examples=60)
+@given(
+    data=st.data(),
+    policy=policies(),
+    service=services,
+    noise=noises,
+    seed=st.integers(0, 2**32),
+    rollouts=st.integers(1, 9000),
+)
+def test_fused_tally_equals_tallying_each_rollouts_outcome(
+    data, policy, service, noise, seed, rollouts
+):
+    """The engine's counting kernel against per-rollout outcomes on the same draws."""
+    scenario = data.draw(faults(policy))
+    outcomes = simulate_outcomes(
+        policy=policy,
+        service=service,
+        noise=noise,
+        scenario=scenario,
+        n_rollouts=rollouts,
+        seed=seed,
+    )
+    experiment = Experiment(
+        seed=seed,
+        rollouts=rollouts,
+        policy=policy,
+        service=service,
+        noise=noise,
+        scenarios={"s": scenario},
+    )
+    chunk = data.draw(st.sampled_from([None, 1, 5000]))
+    tallies = tally_experiment(experiment, chunk_rollouts=chunk)
+    assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages))

@@ -19,14 +19,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from canary_mc.bench import bench_engine_vs_reference
-from canary_mc.cli.render import bench_table, estimate_tables, trace_table
+from canary_mc.bench import reference_dict, run_benchmarks
+from canary_mc.cli.render import bench_table, estimate_tables, figures_table, trace_table
 from canary_mc.engine import run_experiment, trace_rollout
 from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
+from canary_mc.heap import keep_freed_memory
 from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
 from canary_mc.io.progress import point_progress, rollout_progress
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
 from canary_mc.sweep.runner import SweepPlan, check_size, plan_sweep, run_sweep
+from canary_mc.sweep.store import atomic_path
 
 USAGE_ERROR = 2
 
@@ -325,37 +327,34 @@ def plot(
 
 @app.command()
 def bench(
-    experiment: Annotated[Path, typer.Argument(help="Experiment to benchmark on.")] = Path(
+    experiment: Annotated[Path, typer.Argument(help="Gaussian experiment to benchmark on.")] = Path(
         "experiments/seed.yaml"
     ),
+    counts_experiment: Annotated[
+        Path, typer.Option("--counts", help="Counts-model experiment for its RNG floor.")
+    ] = Path("experiments/low-traffic.yaml"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for bench.json.")] = Path("results"),
     json_output: JsonOption = False,
+    quick: Annotated[bool, typer.Option("--quick", hidden=True)] = False,
 ) -> None:
-    """Measure the engine against the scalar reference, in one run, as a ratio."""
+    """Measure every performance figure in one run, each as a ratio, beside its goal.
+
+    Writes OUT/bench.json with the figures and the machine they were measured on.
+    """
     with user_errors():
-        config = load_experiment(experiment)
-        result = bench_engine_vs_reference(config)
+        for path in (experiment, counts_experiment):
+            load_experiment(path)  # a bad file is a user error before anything is timed
+        reference, report = run_benchmarks(str(experiment), str(counts_experiment), quick=quick)
+    payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
+    with atomic_path(out / "bench.json") as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if json_output:
-        typer.echo(
-            json.dumps(
-                {
-                    "experiment": result.experiment,
-                    "engine_rollouts_per_second": result.engine.rollouts_per_second,
-                    "reference_rollouts_per_second": result.reference.rollouts_per_second,
-                    "end_to_end_ratio": result.end_to_end,
-                    "engine_kernel_rollouts_per_second": result.engine_kernels.rollouts_per_second,
-                    "reference_decision_rollouts_per_second": (
-                        result.reference_decisions.rollouts_per_second
-                    ),
-                    "decisions_ratio": result.decisions,
-                    "cores": result.cores,
-                    "numpy": result.numpy_version,
-                    "python": result.python_version,
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(payload, indent=2))
         return
-    stdout_console().print(bench_table(result))
+    console = stdout_console()
+    console.print(bench_table(reference))
+    console.print(figures_table(report))
+    typer.echo(f"wrote {out / 'bench.json'}")
 
 
 def main() -> None:
@@ -364,7 +363,11 @@ def main() -> None:
     Output cut short by the reader (``| head``) ends the program quietly with exit code 1,
     as rich does for tables; output that cannot be written (a full disk) prints one line
     and exits with code 1. Neither is a user error, so neither uses code 2.
+
+    The command line owns its process, so it keeps freed chunk arrays in the heap
+    (:func:`canary_mc.heap.keep_freed_memory`), which makes the engine about 1.5x faster.
     """
+    keep_freed_memory()
     try:
         app()
     except BrokenPipeError:

@@ -10,7 +10,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from canary_mc.bench import EngineVsReference
+from canary_mc.bench import BenchReport, EngineVsReference
 from canary_mc.engine.trace import Trace
 from canary_mc.stats.estimate import ExperimentEstimate, Rate
 
@@ -196,4 +196,30 @@ def bench_table(result: EngineVsReference) -> Table:
         f"(end to end {result.end_to_end:.0f}x, decisions only {result.decisions:.0f}x)"
     )
     table.caption_justify = "left"
+    return table
+
+
+def figures_table(report: BenchReport) -> Table:
+    """Every other bench figure: ours, the baseline, their ratio, the goal, met or not."""
+    machine = report.machine
+    table = Table(
+        title=(
+            f"performance figures ({machine['cores_seen']} cores seen, Python "
+            f"{machine['python']}, numpy {machine['numpy']}, BLAS {escape(str(machine['blas']))})"
+        ),
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column("what is compared")
+    table.add_column("ours", justify="right")
+    table.add_column("baseline", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("goal", justify="right")
+    table.add_column("met")
+    for f in report.figures:
+        table.add_row(
+            f.name, escape(f.what), f"{f.ours:.3f} {f.unit}", f"{f.baseline:.3f} {f.unit}",
+            f"{f.ratio:.2f}x", f"{'>=' if f.higher_is_better else '<='} {f.goal:g}x",
+            "yes" if f.met else "NO",
+        )  # fmt: skip
     return table

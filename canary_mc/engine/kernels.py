@@ -96,18 +96,66 @@ def decide_threshold(observations: Observations, policy: PolicyPlan) -> Outcomes
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    code = (observations.error_delta > policy.error_threshold).view(np.uint8)
-    code |= (observations.latency_delta_ms > policy.latency_threshold_ms).view(np.uint8) << 1
-    first = (code != 0).argmax(axis=1)
-    first_code = code[np.arange(first.shape[0]), first]
-    rolled_back = first_code != 0
+    error_fails = observations.error_delta > policy.error_threshold
+    fails = observations.latency_delta_ms > policy.latency_threshold_ms
+    fails |= error_fails
+    return first_failure(fails, error_fails, policy)
+
+
+def first_failure(fails: np.ndarray, error_fails: np.ndarray, policy: PolicyPlan) -> Outcomes:
+    """Outcomes of rolling back at each rollout's first failing step.
+
+    Parameters
+    ----------
+    fails : ndarray of bool, shape (n_rollouts, n_steps)
+        A check failed at that step (any metric).
+    error_fails : ndarray of bool, shape (n_rollouts, n_steps)
+        The error check failed; at a step where both failed the reason is ``error``,
+        because the seed checks the error rate first.
+    policy : PolicyPlan
+
+    Returns
+    -------
+    Outcomes
+        Arrays of shape ``(n_rollouts,)``.
+    """
+    first = fails.argmax(axis=1)
+    rows = np.arange(first.shape[0])
+    rolled_back = fails[rows, first]
+    reason = np.where(error_fails[rows, first], REASON_ERROR, REASON_LATENCY).astype(np.int8)
     return Outcomes(
         rolled_back=rolled_back,
         decision_step=np.where(rolled_back, first, -1),
         decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=_REASON_OF_CODE[first_code],
+        reason=np.where(rolled_back, reason, REASON_NONE).astype(np.int8),
         steps_run=np.where(rolled_back, first + 1, policy.n_steps),
     )
+
+
+def threshold_first_failures(
+    draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan
+) -> np.ndarray:
+    """The engine's fused kernel for tallies: first failures per step, no per-rollout output.
+
+    Same comparisons as ``decide_threshold(observe(draws, world), policy)``, counted
+    straight into a histogram.
+
+    Returns
+    -------
+    ndarray of int64, shape (2, n_steps)
+        Rollouts whose first failure is at each step, by reason (0 error, 1 latency).
+    """
+    observed = observe(draws, world, clamp=False)
+    error_fails = observed.error_delta > policy.error_threshold
+    fails = observed.latency_delta_ms > policy.latency_threshold_ms
+    fails |= error_fails
+    first = fails.argmax(axis=1)
+    rows = np.arange(first.shape[0])
+    hit = fails[rows, first]
+    latency = ~error_fails[rows, first]
+    n_steps = fails.shape[1]
+    cells = first[hit] + n_steps * latency[hit]
+    return np.bincount(cells, minlength=2 * n_steps).reshape(2, n_steps)
 
 
 def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:

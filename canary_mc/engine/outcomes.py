@@ -63,3 +63,36 @@ def tally_outcomes(outcomes: Outcomes, n_stages: int, blast: BlastTally | None =
         no_data_rollbacks=int(np.count_nonzero(outcomes.reason == REASON_NO_DATA)),
         blast=blast,
     )
+
+
+def tally_first_failures(
+    first_failures: np.ndarray, n_rollouts: int, stage_index: np.ndarray, n_stages: int
+) -> Tally:
+    """A :class:`Tally` from the histogram of first failures, for fixed-schedule rules.
+
+    Parameters
+    ----------
+    first_failures : ndarray of int64, shape (2, n_steps)
+        Rollouts rolled back at each step: row 0 for the error check, row 1 for latency.
+    n_rollouts : int
+        All rollouts counted, rolled back or not; the others ran every step.
+    stage_index : ndarray of int, shape (n_steps,)
+        Stage of each step.
+    n_stages : int
+    """
+    n_steps = first_failures.shape[1]
+    errors, latency = first_failures
+    failures = errors + latency
+    rollbacks = int(failures.sum())
+    completed = n_rollouts - rollbacks
+    steps = np.arange(1, n_steps + 1, dtype=np.int64)
+    by_stage = np.bincount(stage_index, weights=failures, minlength=n_stages)
+    return Tally(
+        n_rollouts=n_rollouts,
+        rollbacks=rollbacks,
+        rollbacks_by_stage=tuple(int(c) for c in by_stage),
+        error_rollbacks=int(errors.sum()),
+        latency_rollbacks=int(latency.sum()),
+        steps_sum=int((steps * failures).sum()) + n_steps * completed,
+        steps_sq_sum=int((steps * steps * failures).sum()) + n_steps * n_steps * completed,
+    )

@@ -21,9 +21,9 @@ from canary_mc.engine.counts import (
     tally_blast,
 )
 from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes
+from canary_mc.engine.kernels import rollout_outcomes, threshold_first_failures
 from canary_mc.engine.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
-from canary_mc.engine.outcomes import Outcomes, tally_outcomes
+from canary_mc.engine.outcomes import Outcomes, tally_first_failures, tally_outcomes
 from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
@@ -130,6 +130,8 @@ def tally_experiment(
     policy = experiment.policy
     n_stages = len(policy.stages)
     scenarios = experiment.evaluated_scenarios
+    if experiment.noise.model == "gaussian" and policy.rule.kind == "threshold":
+        return _tally_gaussian_threshold(experiment, seed, n_rollouts, chunk_rollouts, on_chunk)
     tallies = {name: Tally.empty(n_stages) for name in scenarios}
     for chunk in _chunk_outcomes(
         policy, experiment.service, experiment.noise, scenarios, seed, n_rollouts, chunk_rollouts
@@ -139,6 +141,38 @@ def tally_experiment(
         if on_chunk is not None:
             on_chunk(outcomes.n_rollouts)
     return tallies
+
+
+def _tally_gaussian_threshold(
+    experiment: Experiment,
+    seed: int,
+    n_rollouts: int,
+    chunk_rollouts: int | None,
+    on_chunk: Callable[[int], Any] | None,
+) -> dict[str, Tally]:
+    """The hot path: the seed's rule on the Gaussian model, counted without per-rollout
+    outcomes (:func:`~canary_mc.engine.kernels.threshold_first_failures`)."""
+    policy = experiment.policy
+    plan = plan_policy(policy)
+    scenarios = experiment.evaluated_scenarios
+    worlds = {
+        name: plan_world(policy, experiment.service, experiment.noise, scenario)
+        for name, scenario in scenarios.items()
+    }
+    presence = any(scenario.intermittent for scenario in scenarios.values())
+    counts = {name: np.zeros((2, policy.n_steps), dtype=np.int64) for name in scenarios}
+    if chunk_rollouts is None:
+        chunk_rollouts = default_chunk_rollouts(policy.n_steps)
+    for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
+        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence)
+        for name, world in worlds.items():
+            counts[name] += threshold_first_failures(draws, world, plan)
+        if on_chunk is not None:
+            on_chunk(stop - start)
+    return {
+        name: tally_first_failures(counts[name], n_rollouts, plan.stage_index, len(policy.stages))
+        for name in scenarios
+    }
 
 
 def estimate_experiment(

@@ -21,6 +21,7 @@ from canary_mc import __version__
 from canary_mc.engine import estimate_experiment, tally_experiment
 from canary_mc.engine.shared import shared_key, tally_threshold_settings
 from canary_mc.errors import ConfigError
+from canary_mc.heap import keep_freed_memory
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import Experiment
 from canary_mc.stats.tally import Tally
@@ -56,6 +57,7 @@ class PointTask:
 
 def run_task(task: PointTask) -> list[tuple[int, str, dict[str, Tally]]]:
     """Simulate every point of a task. Runs in worker processes: module-level, picklable."""
+    keep_freed_memory()  # a spawned worker is a fresh process
     done = []
     for unit in task.units:
         shared = None
