@@ -187,7 +187,8 @@ def test_bench_reports_every_figure_and_writes_json(tmp_path):
         "peak_memory",
         "parallel_speedup",
     ]
-    assert all(f["ratio"] > 0 and isinstance(f["met"], bool) for f in payload["figures"])
+    assert all(f["ratio"] > 0 for f in payload["figures"])
+    assert [f["met"] is None for f in payload["figures"]] == [False] * 4 + [True]
     assert payload["machine"]["cores_seen"] >= 1
     table = invoke("bench", SEED_YAML, "--quick", "--out", str(tmp_path)).stdout
     assert "goal: engine >= 100x" in table and "shared_path_sweep" in table

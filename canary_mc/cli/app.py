@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,8 +27,13 @@ from canary_mc.heap import keep_freed_memory
 from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
 from canary_mc.io.progress import point_progress, rollout_progress
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
-from canary_mc.sweep.runner import SweepPlan, check_size, plan_sweep, run_sweep
-from canary_mc.sweep.store import atomic_path
+
+if TYPE_CHECKING:
+    from canary_mc.sweep.runner import SweepPlan
+
+# The sweep runner (pandas, pyarrow) and the report (matplotlib) are imported inside the
+# commands that use them: worker processes started with ``spawn`` re-import this module
+# as their main module, and should not pay for libraries they never use.
 
 USAGE_ERROR = 2
 
@@ -244,6 +249,8 @@ def _run_plans(
     target: float,
 ) -> None:
     """Run the validated plans one after the other on one executor, then their reports."""
+    from canary_mc.sweep.runner import run_sweep
+
     for plan in plans:
         label = f"{plan.name}"
         started = time.perf_counter()
@@ -277,6 +284,8 @@ def _plan_all(
 ) -> list[SweepPlan]:
     """Load, size-check and expand every file first, so a bad file stops the run before
     any output; ``workers=None`` skips the size check (``--yes``)."""
+    from canary_mc.sweep.runner import check_size, plan_sweep
+
     problems = []
     loaded = []
     for file in files:
@@ -345,6 +354,8 @@ def bench(
         for path in (experiment, counts_experiment):
             load_experiment(path)  # a bad file is a user error before anything is timed
         reference, report = run_benchmarks(str(experiment), str(counts_experiment), quick=quick)
+    from canary_mc.sweep.store import atomic_path
+
     payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
     with atomic_path(out / "bench.json") as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -219,7 +219,8 @@ def figures_table(report: BenchReport) -> Table:
     for f in report.figures:
         table.add_row(
             f.name, escape(f.what), f"{f.ours:.3f} {f.unit}", f"{f.baseline:.3f} {f.unit}",
-            f"{f.ratio:.2f}x", f"{'>=' if f.higher_is_better else '<='} {f.goal:g}x",
-            "yes" if f.met else "NO",
+            f"{f.ratio:.2f}x",
+            "-" if f.goal is None else f"{'>=' if f.higher_is_better else '<='} {f.goal:g}x",
+            {True: "yes", False: "NO", None: "-"}[f.met],
         )  # fmt: skip
     return table

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from canary_mc import __version__
-from canary_mc.engine import estimate_experiment, tally_experiment
-from canary_mc.engine.shared import shared_key, tally_threshold_settings
+from canary_mc.engine import estimate_experiment
+from canary_mc.engine.shared import shared_key
 from canary_mc.errors import ConfigError
-from canary_mc.heap import keep_freed_memory
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store
 from canary_mc.sweep.executors import Executor, SerialExecutor
+from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
 
 ROLLOUT_STEPS_PER_SECOND = 2e7
 """A conservative single-core engine speed (rollout-steps per scenario per second) on
@@ -34,45 +34,6 @@ this project's reference machine, used only to estimate how long a sweep will ta
 
 MAX_UNCONFIRMED_SECONDS = 6 * 3600
 """Longest estimated run that starts without ``--yes``."""
-
-
-Point = tuple[int, str, Experiment]
-"""A grid point to run: its index, its key and its experiment."""
-
-MAX_SHARED = 16
-"""Most threshold settings one task decides on shared paths."""
-
-
-@dataclass(frozen=True)
-class PointTask:
-    """Work sent to an executor: units of grid points, each with its key.
-
-    A unit of several points differs only in error thresholds: it is decided on shared
-    paths (:mod:`canary_mc.engine.shared`), with the same numbers as one by one.
-    """
-
-    units: tuple[tuple[Point, ...], ...]
-    chunk_rollouts: int | None
-
-
-def run_task(task: PointTask) -> list[tuple[int, str, dict[str, Tally]]]:
-    """Simulate every point of a task. Runs in worker processes: module-level, picklable."""
-    keep_freed_memory()  # a spawned worker is a fresh process
-    done = []
-    for unit in task.units:
-        shared = None
-        if len(unit) > 1:
-            experiments = [experiment for _, _, experiment in unit]
-            shared = tally_threshold_settings(experiments, chunk_rollouts=task.chunk_rollouts)
-        if shared is None:  # one point, or settings that are not nested
-            shared = [
-                tally_experiment(experiment, chunk_rollouts=task.chunk_rollouts)
-                for _, _, experiment in unit
-            ]
-        done += [
-            (index, key, tallies) for (index, key, _), tallies in zip(unit, shared, strict=True)
-        ]
-    return done
 
 
 @dataclass(frozen=True)
