@@ -85,12 +85,19 @@ def draw_gaussian(
     latency_z = np.empty(shape, order="F")
     presence_u = np.empty(shape, order="F") if presence else None
     block_draw = np.empty((n_steps, BLOCK_ROLLOUTS))
+    variates = [("error", error_z, "standard_normal"), ("latency", latency_z, "standard_normal")]
+    if presence_u is not None:
+        variates.append((PRESENCE_VARIATE, presence_u, "random"))
     for block, lo, hi in blocks_of(start, stop):
         first = block * BLOCK_ROLLOUTS
-        for variate, out in (("error", error_z), ("latency", latency_z)):
-            block_rng(seed, GAUSSIAN_WORLD_KEY, block, variate).standard_normal(out=block_draw)
-            out[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
-        if presence_u is not None:
-            block_rng(seed, GAUSSIAN_WORLD_KEY, block, PRESENCE_VARIATE).random(out=block_draw)
-            presence_u[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
+        for variate, out, method in variates:
+            draw = getattr(block_rng(seed, GAUSSIAN_WORLD_KEY, block, variate), method)
+            if hi - lo == BLOCK_ROLLOUTS:
+                # A whole block: each step's run lands in its own contiguous column, in
+                # the order one (n_steps, BLOCK_ROLLOUTS) draw would produce it.
+                for j in range(n_steps):
+                    draw(out=out[lo - start : hi - start, j])
+            else:
+                draw(out=block_draw)
+                out[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
     return GaussianDraws(error_z=error_z, latency_z=latency_z, presence_u=presence_u)
