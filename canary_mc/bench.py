@@ -454,7 +454,7 @@ def run_benchmarks(
     counts = load_experiment(counts_path)
     repeats = 1 if quick else 3
     figures = (
-        rng_floor_gaussian(seed, rollouts=1_000_000 // scale, repeats=repeats),
+        rng_floor_gaussian(seed, rollouts=1_000_000 // scale, repeats=repeats + 2),
         rng_floor_counts(counts, rollouts=200_000 // scale, repeats=repeats),
         shared_paths(seed, rollouts=1_000_000 // scale, repeats=repeats),
         peak_memory(seed_path, rollouts=10_000_000 // scale),
