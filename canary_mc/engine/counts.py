@@ -31,11 +31,8 @@ import numpy as np
 from canary_mc.engine.draws import PRESENCE_VARIATE
 from canary_mc.engine.normal import normal_quantile
 from canary_mc.engine.outcomes import (
-    REASON_ERROR,
-    REASON_LATENCY,
-    REASON_NO_DATA,
-    REASON_NONE,
     Outcomes,
+    first_coded_failure,
 )
 from canary_mc.engine.schedule import FaultPlan, PolicyPlan, exact_decimal
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
@@ -495,9 +492,6 @@ def rate_delta_exceeds(
 
 
 # Failure code: bit 0 error, bit 1 latency, 4 = no data (only under no_data: fail).
-_REASON_OF_CODE = np.array(
-    [REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR, REASON_NO_DATA], np.int8
-)
 
 
 def decide_counts_threshold(observations: CountsObservations, policy: PolicyPlan) -> Outcomes:
@@ -528,16 +522,7 @@ def decide_counts_threshold(observations: CountsObservations, policy: PolicyPlan
     code |= latency_fails.view(np.uint8) << 1
     no_data = o.no_data
     code[no_data] = 4 if policy.no_data == "fail" else 0
-    first = (code != 0).argmax(axis=1)
-    first_code = code[np.arange(first.shape[0]), first]
-    rolled_back = first_code != 0
-    return Outcomes(
-        rolled_back=rolled_back,
-        decision_step=np.where(rolled_back, first, -1),
-        decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=_REASON_OF_CODE[first_code],
-        steps_run=np.where(rolled_back, first + 1, policy.n_steps),
-    )
+    return first_coded_failure(code, policy)
 
 
 def blast_radius(

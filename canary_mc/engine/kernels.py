@@ -73,11 +73,6 @@ def observe(draws: GaussianDraws, world: WorldPlan, *, clamp: bool = True) -> Ob
     return Observations(error_delta=error_delta, latency_delta_ms=latency_delta)
 
 
-# Failure code of a step: bit 0 = error limit exceeded, bit 1 = latency limit exceeded.
-# Both at once is an error rollback, because the seed checks the error rate first.
-_REASON_OF_CODE = np.array([REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR], np.int8)
-
-
 def decide_threshold(observations: Observations, policy: PolicyPlan) -> Outcomes:
     """The seed's rule: roll back at the first step where a delta strictly exceeds its limit.
 

@@ -23,15 +23,16 @@ import numpy as np
 
 from canary_mc.engine.counts import CountsWorldPlan, faulty_error_rate, latency_metric
 from canary_mc.engine.draws import GaussianDraws
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
+from canary_mc.engine.outcomes import (
+    Outcomes,
+    first_coded_failure,
+)
 from canary_mc.engine.schedule import FaultPlan, PolicyPlan, WorldPlan
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 from canary_mc.model.rules import MannWhitneyRule
 
 MW_KEY = content_key("canary-mc", "rule=mannwhitney", "v1")
 """Stream name of the Mann-Whitney samples (scenario-independent standard draws)."""
-
-_REASON_OF_CODE = np.array([REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR], np.int8)
 
 
 @dataclass(frozen=True)
@@ -88,16 +89,7 @@ def decide_mannwhitney(samples: Samples, policy: PolicyPlan) -> Outcomes:
     fire_e = u_test_fires(samples.canary_error, samples.baseline_error, rule)
     fire_l = u_test_fires(samples.canary_latency, samples.baseline_latency, rule)
     code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
-    first = (code != 0).argmax(axis=1)
-    first_code = code[np.arange(first.shape[0]), first]
-    rolled_back = first_code != 0
-    return Outcomes(
-        rolled_back=rolled_back,
-        decision_step=np.where(rolled_back, first, -1),
-        decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=_REASON_OF_CODE[first_code],
-        steps_run=np.where(rolled_back, first + 1, policy.n_steps),
-    )
+    return first_coded_failure(code, policy)
 
 
 def _block_normals(seed, block, variate, n_steps, m):

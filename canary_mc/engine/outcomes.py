@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,4 +96,39 @@ def tally_first_failures(
         latency_rollbacks=int(latency.sum()),
         steps_sum=int((steps * failures).sum()) + n_steps * completed,
         steps_sq_sum=int((steps * steps * failures).sum()) + n_steps * n_steps * completed,
+    )
+
+
+REASON_OF_CODE = np.array(
+    [REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR] + [REASON_NO_DATA] * 4,
+    np.int8,
+)
+"""Reason of a step's failure code: bit 0 the error check, bit 1 latency (both: error,
+because the seed checks the error rate first), 4 a step without data (``no_data: fail``)."""
+
+
+def first_coded_failure(code: np.ndarray, policy_plan: Any) -> Outcomes:
+    """Outcomes of rolling back at each rollout's first step with a non-zero failure code.
+
+    Parameters
+    ----------
+    code : ndarray of uint8, shape (n_rollouts, n_steps)
+        Failure codes, see :data:`REASON_OF_CODE`.
+    policy_plan : PolicyPlan
+        Supplies ``stage_index`` and ``n_steps``.
+
+    Returns
+    -------
+    Outcomes
+        Arrays of shape ``(n_rollouts,)``.
+    """
+    first = (code != 0).argmax(axis=1)
+    first_code = code[np.arange(first.shape[0]), first]
+    rolled_back = first_code != 0
+    return Outcomes(
+        rolled_back=rolled_back,
+        decision_step=np.where(rolled_back, first, -1),
+        decision_stage=np.where(rolled_back, policy_plan.stage_index[first], -1),
+        reason=REASON_OF_CODE[first_code],
+        steps_run=np.where(rolled_back, first + 1, policy_plan.n_steps),
     )

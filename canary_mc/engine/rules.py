@@ -27,7 +27,12 @@ import numpy as np
 from canary_mc.engine.boundaries import critical_values
 from canary_mc.engine.draws import GaussianDraws
 from canary_mc.engine.kernels import observe
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
+from canary_mc.engine.outcomes import (
+    REASON_ERROR,
+    REASON_LATENCY,
+    Outcomes,
+    first_coded_failure,
+)
 from canary_mc.engine.schedule import PolicyPlan, WorldPlan
 from canary_mc.model import Policy, Scenario
 from canary_mc.model.rules import (
@@ -37,9 +42,6 @@ from canary_mc.model.rules import (
     SprtRule,
     ZTestRule,
 )
-
-_REASON_OF_CODE = np.array([REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR], np.int8)
-
 
 # --- per-look boundaries, shared with the scalar reference -------------------------------
 
@@ -211,16 +213,7 @@ def _first_fire(fire_e: np.ndarray, fire_l: np.ndarray, policy: PolicyPlan) -> O
     """Outcomes from "metric fires at step" arrays of shape ``(n_rollouts, n_steps)``:
     the first firing step decides; error wins a tie, as in the seed."""
     code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
-    first = (code != 0).argmax(axis=1)
-    first_code = code[np.arange(first.shape[0]), first]
-    rolled_back = first_code != 0
-    return Outcomes(
-        rolled_back=rolled_back,
-        decision_step=np.where(rolled_back, first, -1),
-        decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=_REASON_OF_CODE[first_code],
-        steps_run=np.where(rolled_back, first + 1, policy.n_steps),
-    )
+    return first_coded_failure(code, policy)
 
 
 def _segments(scope: str, policy: PolicyPlan) -> list[tuple[int, int]]:

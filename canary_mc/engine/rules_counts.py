@@ -41,8 +41,8 @@ from canary_mc.engine.outcomes import (
     REASON_ERROR,
     REASON_LATENCY,
     REASON_NO_DATA,
-    REASON_NONE,
     Outcomes,
+    first_coded_failure,
 )
 from canary_mc.engine.schedule import FaultPlan, PolicyPlan
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
@@ -61,10 +61,6 @@ COUNTS_HELD_KEY = content_key("canary-mc", "noise=counts", "held-schedule", "v1"
 """Stream name of the counts model drawn step by step with per-rollout traffic."""
 
 # Failure code of a step: bit 0 error, bit 1 latency, 4 = no data (only under no_data: fail).
-_REASON_OF_CODE = np.array(
-    [REASON_NONE, REASON_ERROR, REASON_LATENCY, REASON_ERROR, REASON_NO_DATA], np.int8
-)
-
 
 # --- latency evidence --------------------------------------------------------------------
 
@@ -143,16 +139,7 @@ def decide_counts_fixed(
     code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
     if policy.no_data == "fail":
         code[no_data] = 4
-    first = (code != 0).argmax(axis=1)
-    first_code = code[np.arange(first.shape[0]), first]
-    rolled_back = first_code != 0
-    return Outcomes(
-        rolled_back=rolled_back,
-        decision_step=np.where(rolled_back, first, -1),
-        decision_stage=np.where(rolled_back, policy.stage_index[first], -1),
-        reason=_REASON_OF_CODE[first_code],
-        steps_run=np.where(rolled_back, first + 1, policy.n_steps),
-    )
+    return first_coded_failure(code, policy)
 
 
 def counts_z(
