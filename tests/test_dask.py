@@ -81,60 +81,48 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def test_sweep_on_a_separate_scheduler_and_workers_survives_a_dead_worker(tmp_path):
-    """`dask scheduler` + two `dask worker`s on loopback; one worker is killed mid-sweep."""
-    text = BASE.replace("rollouts: 3000", "rollouts: 400000") + GRID
+    """`dask scheduler` + two `dask worker`s on loopback; a busy worker is killed mid-sweep."""
+    text = BASE.replace("rollouts: 3000", "rollouts: 300000") + (
+        "sweep:\n  grid:\n    noise.error_sigma: {start: 0.002, stop: 0.008, num: 16}\n"
+    )  # each point its own world: about 8 tasks of 2 points
     path = write(tmp_path, text)
     address = f"tcp://127.0.0.1:{free_port()}"
-    processes = [
-        start(
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            address.rsplit(":", 1)[1],
-            "--no-dashboard",
-        )
-    ]
+    port = address.rsplit(":", 1)[1]
+    processes = {"scheduler": start("scheduler", "--host", "127.0.0.1", "--port", port,
+                                    "--no-dashboard")}  # fmt: skip
     try:
-        for _ in range(2):
-            processes.append(
-                start("worker", address, "--nthreads", "1", "--no-dashboard", "--nworkers", "1")
-            )
+        for name in ("w0", "w1"):
+            processes[name] = start("worker", address, "--nthreads", "1", "--no-dashboard",
+                                    "--nworkers", "1", "--name", name)  # fmt: skip
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
-        sweep = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "canary_mc",
-                "sweep",
-                str(path),
-                "--executor",
-                "dask",
-                "--scheduler",
-                address,
-                "--out",
-                str(tmp_path / "cluster"),
-                "--quiet",
-                "--no-plots",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        points = tmp_path / "cluster" / "small" / "points"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(points.glob("*.json")):
-            time.sleep(0.05)
-        assert processes[1].poll() is None and sweep.poll() is None
-        stop(processes[1])  # a worker dies while tasks are running
-        out, err = sweep.communicate(timeout=120)
+            sweep = subprocess.Popen(
+                [sys.executable, "-m", "canary_mc", "sweep", str(path), "--executor", "dask",
+                 "--scheduler", address, "--out", str(tmp_path / "cluster"), "--quiet",
+                 "--no-plots"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            points = tmp_path / "cluster" / "small" / "points"
+            busy = None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and busy is None and sweep.poll() is None:
+                names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+                working = [names[a] for a, tasks in client.processing().items() if tasks]
+                if working and list(points.glob("*.json")):
+                    busy = working[0]
+                time.sleep(0.02)
+            assert busy is not None and sweep.poll() is None, "the kill must land mid-sweep"
+            stop(processes[busy])  # a worker dies while it runs a task
+            out, err = sweep.communicate(timeout=120)
         assert sweep.returncode == 0, err
-        assert "small: 12 point(s) x 2 scenario(s)" in out
+        assert "small: 16 point(s) x 2 scenario(s)" in out
+        assert len(list(points.glob("*.json"))) == 16
     finally:
-        for process in reversed(processes):
+        for process in reversed(processes.values()):
             stop(process)
-    assert all(process.poll() is not None for process in processes)
+    assert all(process.poll() is not None for process in processes.values())
     whole = run_sweep(plan_of(path), tmp_path / "serial")
     assert_same_results(tmp_path / "cluster" / "small", whole.directory)
 

@@ -118,3 +118,40 @@ def test_fused_tally_equals_tallying_each_rollouts_outcome(
     chunk = data.draw(st.sampled_from([None, 1, 5000]))
     tallies = tally_experiment(experiment, chunk_rollouts=chunk)
     assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages))
+
+
+@settings(max_examples=40)
+@given(
+    data=st.data(),
+    policy=policies(),
+    service=services,
+    noise=noises,
+    seed=st.integers(0, 2**32),
+)
+def test_nested_per_stage_thresholds_share_exactly(data, policy, service, noise, seed):
+    """Settings that move each stage's threshold independently, but never downwards."""
+    k = data.draw(st.integers(2, 5))
+    factors = [
+        sorted(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 3.0]), min_size=k,
+                                  max_size=k)))
+        for _ in policy.stages
+    ]  # fmt: skip
+    base = Experiment(
+        seed=seed,
+        rollouts=3000,
+        policy=policy,
+        service=service,
+        noise=noise,
+        scenarios={"s": data.draw(faults(policy))},
+    )
+    experiments = []
+    for v in range(k):
+        stages = tuple(
+            stage.model_copy(update={"error_threshold": stage.error_threshold * factors[i][v]})
+            for i, stage in enumerate(policy.stages)
+        )
+        experiments.append(
+            base.model_copy(update={"policy": policy.model_copy(update={"stages": stages})})
+        )
+    shared = tally_threshold_settings(experiments)
+    assert shared == [tally_experiment(e) for e in experiments]

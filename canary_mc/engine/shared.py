@@ -28,9 +28,13 @@ import numpy as np
 from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import observe
 from canary_mc.engine.schedule import PolicyPlan, plan_policy, plan_world
-from canary_mc.engine.simulate import chunk_ranges, default_chunk_rollouts
+from canary_mc.engine.simulate import chunk_ranges
+from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.model import Experiment
 from canary_mc.stats.tally import Tally
+
+SHARED_CHUNK_ELEMENTS = 1 << 21
+"""Target rollout-steps per chunk on shared paths (the engine's default is 2^18)."""
 
 
 def shared_key(experiment: Experiment) -> str | None:
@@ -107,8 +111,11 @@ def tally_threshold_settings(
     # histogram[name][reason, step, setting]: first failures; reason 0 error, 1 latency
     histogram = {name: np.zeros((2, n_steps, k), dtype=np.int64) for name in scenarios}
     if chunk_rollouts is None:
-        # The step loop's Python overhead wants wide chunks; ~2^21 rollout-steps each.
-        chunk_rollouts = default_chunk_rollouts(n_steps) * 8
+        # The step loop's Python overhead wants wide chunks: ~2^21 rollout-steps each,
+        # never less than one block (memory stays bounded for long policies too).
+        chunk_rollouts = max(
+            BLOCK_ROLLOUTS, (SHARED_CHUNK_ELEMENTS // n_steps) // BLOCK_ROLLOUTS * BLOCK_ROLLOUTS
+        )
     base = plans[0]
     for start, stop in chunk_ranges(first.rollouts, chunk_rollouts):
         draws = draw_gaussian(first.seed, start, stop, n_steps, presence=presence)

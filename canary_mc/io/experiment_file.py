@@ -189,6 +189,10 @@ def load_sweep_file(path: str | Path) -> SweepFile:
         return SweepFile(path_text, text, experiment, 1, document, {}, located)
     locs = {p: resolve_path(document, p) for p in sweep.paths}
     problems: dict[Loc, Problem] = {}
+    for where, message in _overlapping_paths(sweep, locs):
+        problems[where] = _problem(path_text, where, message, "", located)
+    if problems:  # values of overlapping paths would overwrite each other
+        raise ExperimentFileError(_ordered(problems))
     for where, path, value in _each_swept_value(sweep):
         try:
             Experiment.model_validate(assign(document, {locs[path]: value}))
@@ -202,6 +206,29 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     if problems:
         raise ExperimentFileError(_ordered(problems))
     return SweepFile(path_text, text, experiment, sweep.n_points, document, locs, located)
+
+
+def _overlapping_paths(sweep: Sweep, locs: dict[str, Loc]) -> list[tuple[Loc, str]]:
+    """Swept paths naming the same parameter, or a section and something inside it.
+
+    Both would be set at every point, one overwriting the other, while the results
+    show two different values: refused at the later path.
+    """
+    found = []
+    paths = list(sweep.paths)
+    for i, later in enumerate(paths):
+        for earlier in paths[:i]:
+            a, b = locs[earlier], locs[later]
+            if a[: len(b)] == b or b[: len(a)] == a:
+                where = (
+                    ("sweep", "grid", later, KEY)
+                    if later in sweep.grid
+                    else ("sweep", "zip", 0, later, KEY)
+                )
+                what = "the same parameter as" if a == b else "a section overlapping"
+                found.append((where, f"sets {what} {earlier!r}; sweep each parameter once"))
+                break
+    return found
 
 
 def _each_swept_value(sweep: Sweep) -> Iterator[tuple[Loc, str, Any]]:

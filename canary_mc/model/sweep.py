@@ -178,7 +178,8 @@ class Sweep(Frozen):
             for i, value in enumerate(values):
                 key = (type(value) is bool, _hashable(value))
                 if key in seen:
-                    problems.append(((path, i), f"repeats the value {value!r}", value))
+                    where = (path, i) if isinstance(spec, list) else (path,)
+                    problems.append((where, f"repeats the value {value!r}", value))
                 seen.add(key)
         if problems:
             raise_at("Sweep", problems)

@@ -86,7 +86,7 @@ class DaskExecutor:
         else:
             try:
                 self._client = distributed.Client(self.scheduler, timeout="15s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise ConfigError(
                     f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
                 ) from None

@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from canary_mc import __version__
 from canary_mc.engine import estimate_experiment
+from canary_mc.engine.schedule import plan_policy
 from canary_mc.engine.shared import shared_key
 from canary_mc.errors import ConfigError
 from canary_mc.io.experiment_file import SweepFile
-from canary_mc.model import Experiment
+from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store
 from canary_mc.sweep.executors import Executor, SerialExecutor
@@ -141,14 +144,33 @@ def plan_sweep(
                 f"{sweep_file.path}: {name} is swept in the file, so --{name} cannot set it"
             )
     update = overrides(rollouts, seed)
+    base = sweep_file.experiment.model_copy(update=update)
+    names = list(base.evaluated_scenarios)
     return SweepPlan(
         sweep_file=sweep_file,
-        base=sweep_file.experiment.model_copy(update=update),
+        base=base,
         points=tuple(
-            (point.index, point.values, experiment.model_copy(update=update))
+            (
+                point.index,
+                point.values,
+                _same_scenarios(experiment.model_copy(update=update), names),
+            )
             for point, experiment in sweep_file.points()
         ),
     )
+
+
+def _same_scenarios(experiment: Experiment, names: list[str]) -> Experiment:
+    """Keep the base's evaluated scenarios at every point.
+
+    When the file has no healthy scenario, ``healthy`` is added; a point whose swept
+    effect makes a file scenario healthy (``error_delta: 0``) keeps that added one too,
+    so every point has the same rows and the same false-alarm scenario.
+    """
+    if list(experiment.evaluated_scenarios) == names:
+        return experiment
+    scenarios = {HEALTHY_NAME: HEALTHY, **experiment.scenarios}
+    return experiment.model_copy(update={"scenarios": scenarios})
 
 
 def run_sweep(
@@ -232,10 +254,12 @@ def _work(experiment: Experiment) -> float:
 
 
 def _units(todo: list[Point], parallelism: int) -> list[tuple[Point, ...]]:
-    """Group points that differ only in error thresholds, in order of first appearance.
+    """Group points that can share paths, in order of first appearance.
 
-    A group is cut into pieces of at most :data:`MAX_SHARED`, and into at least
-    ``parallelism`` pieces when it is large enough, so that workers share it.
+    Points share when they differ only in error thresholds (:func:`shared_key`) and
+    their thresholds are nested; a group is split into nested chains, and each chain
+    into pieces of at most :data:`MAX_SHARED`, and into at least ``parallelism`` pieces
+    when it is large enough, so that workers share it.
     """
     groups: dict[str | int, list[Point]] = {}
     for item in todo:
@@ -243,9 +267,26 @@ def _units(todo: list[Point], parallelism: int) -> list[tuple[Point, ...]]:
         groups.setdefault(item[0] if key is None else key, []).append(item)
     units = []
     for items in groups.values():
-        size = max(1, min(MAX_SHARED, -(-len(items) // parallelism)))
-        units += [tuple(items[i : i + size]) for i in range(0, len(items), size)]
+        for chain in _nested_chains(items):
+            size = max(1, min(MAX_SHARED, -(-len(chain) // parallelism)))
+            units += [tuple(chain[i : i + size]) for i in range(0, len(chain), size)]
     return units
+
+
+def _nested_chains(items: list[Point]) -> list[list[Point]]:
+    """Split points into chains whose error limits grow step by step along each chain."""
+    if len(items) == 1:
+        return [items]
+    limits = np.stack([plan_policy(item[2].policy).error_threshold for item in items])
+    remaining = list(np.lexsort(limits.T[::-1]))
+    chains = []
+    while remaining:
+        chain, rest = [remaining[0]], []
+        for index in remaining[1:]:
+            (chain if (limits[index] >= limits[chain[-1]]).all() else rest).append(index)
+        chains.append([items[i] for i in sorted(chain)])
+        remaining = rest
+    return chains
 
 
 def _batches(

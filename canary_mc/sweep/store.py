@@ -39,6 +39,11 @@ from canary_mc.stats.tally import Tally
 POINT_FORMAT = 2
 """Version of the point-file layout; part of every point key."""
 
+ENGINE_FORMAT = 1
+"""Version of the engine's numbers; part of every point key. Bump it with any change that
+alters a result for the same configuration and seed (a stream, a kernel's arithmetic),
+so saved points of the old engine are never reused."""
+
 SUMMARY = "summary.parquet"
 STAGES = "stages.parquet"
 POINTS = "points"
@@ -48,11 +53,13 @@ META_PREFIX = "canary_mc."
 def point_key(experiment: Experiment) -> str:
     """Content hash of a resolved grid point: what determines its numbers, and only that.
 
-    The name, description and sweep section do not change results and are left out; the
-    canary-mc version is in, so results of another engine are never reused.
+    The name, description and sweep section do not change results and are left out;
+    :data:`ENGINE_FORMAT` and the canary-mc version are in, so results of another engine
+    are never reused.
     """
     content = {
         "format": POINT_FORMAT,
+        "engine": ENGINE_FORMAT,
         "version": __version__,
         "experiment": experiment.model_dump(mode="json", exclude={"name", "description", "sweep"}),
     }
