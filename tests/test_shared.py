@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import faults, noises, policies, services
@@ -82,7 +81,6 @@ def test_the_settings_really_differ(seed_experiment):
     experiments = [with_scale(seed_experiment, s) for s in (0.5, 1.0, 2.0)]
     rollbacks = [t["healthy"].rollbacks for t in tally_threshold_settings(experiments)]
     assert rollbacks[0] > rollbacks[1] > rollbacks[2] > 0
-    assert np.all(np.diff(rollbacks) < 0)
 
 
 @settings(max_examples=60)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -353,6 +353,16 @@ class TradeoffCurve:
     detection_hi: np.ndarray
 
 
+def _lines(frame: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
+    """``(scenario, noise level, rows)`` per line of a plot: scenarios in order, then
+    ascending noise; the rows in ascending threshold order."""
+    for scenario in scenario_order(frame):
+        rows = frame[frame["scenario"] == scenario]
+        for noise_level in _ordered(rows, "noise_level", "noise_order"):
+            line = rows[rows["noise_level"] == noise_level]
+            yield scenario, noise_level, line.sort_values("threshold_order", kind="stable")
+
+
 def tradeoff_curves(panel: pd.DataFrame) -> list[TradeoffCurve]:
     """Detection against false-alarm rate, one curve per regression scenario and noise level.
 
@@ -360,26 +370,20 @@ def tradeoff_curves(panel: pd.DataFrame) -> list[TradeoffCurve]:
     ascending threshold order.
     """
     curves = []
-    regressions = panel[~panel["healthy"].astype(bool)]
-    for scenario in scenario_order(regressions):
-        rows = regressions[regressions["scenario"] == scenario]
-        for noise_level in _ordered(rows, "noise_level", "noise_order"):
-            line = rows[rows["noise_level"] == noise_level].sort_values(
-                "threshold_order", kind="stable"
+    for scenario, noise_level, line in _lines(panel[~panel["healthy"].astype(bool)]):
+        curves.append(
+            TradeoffCurve(
+                scenario=scenario,
+                noise_level=noise_level,
+                thresholds=tuple(line["threshold_setting"]),
+                false_alarm=line["false_alarm_rate"].to_numpy(dtype=float),
+                false_alarm_lo=line["false_alarm_rate_lo"].to_numpy(dtype=float),
+                false_alarm_hi=line["false_alarm_rate_hi"].to_numpy(dtype=float),
+                detection=line["detection_rate"].to_numpy(dtype=float),
+                detection_lo=line["detection_rate_lo"].to_numpy(dtype=float),
+                detection_hi=line["detection_rate_hi"].to_numpy(dtype=float),
             )
-            curves.append(
-                TradeoffCurve(
-                    scenario=scenario,
-                    noise_level=noise_level,
-                    thresholds=tuple(line["threshold_setting"]),
-                    false_alarm=line["false_alarm_rate"].to_numpy(dtype=float),
-                    false_alarm_lo=line["false_alarm_rate_lo"].to_numpy(dtype=float),
-                    false_alarm_hi=line["false_alarm_rate_hi"].to_numpy(dtype=float),
-                    detection=line["detection_rate"].to_numpy(dtype=float),
-                    detection_lo=line["detection_rate_lo"].to_numpy(dtype=float),
-                    detection_hi=line["detection_rate_hi"].to_numpy(dtype=float),
-                )
-            )
+        )
     return curves
 
 
@@ -406,22 +410,17 @@ def decision_time_curves(panel: pd.DataFrame) -> list[DecisionTimeCurve]:
     completions). Order as in :func:`tradeoff_curves`.
     """
     curves = []
-    for scenario in scenario_order(panel):
-        rows = panel[panel["scenario"] == scenario]
-        for noise_level in _ordered(rows, "noise_level", "noise_order"):
-            line = rows[rows["noise_level"] == noise_level].sort_values(
-                "threshold_order", kind="stable"
+    for scenario, noise_level, line in _lines(panel):
+        curves.append(
+            DecisionTimeCurve(
+                scenario=scenario,
+                noise_level=noise_level,
+                thresholds=tuple(line["threshold_setting"]),
+                mean_steps=line["mean_steps_to_decision"].to_numpy(dtype=float),
+                mean_steps_lo=line["mean_steps_to_decision_lo"].to_numpy(dtype=float),
+                mean_steps_hi=line["mean_steps_to_decision_hi"].to_numpy(dtype=float),
             )
-            curves.append(
-                DecisionTimeCurve(
-                    scenario=scenario,
-                    noise_level=noise_level,
-                    thresholds=tuple(line["threshold_setting"]),
-                    mean_steps=line["mean_steps_to_decision"].to_numpy(dtype=float),
-                    mean_steps_lo=line["mean_steps_to_decision_lo"].to_numpy(dtype=float),
-                    mean_steps_hi=line["mean_steps_to_decision_hi"].to_numpy(dtype=float),
-                )
-            )
+        )
     return curves
 
 
