@@ -27,6 +27,7 @@ import numpy as np
 
 from canary_mc.engine.draws import draw_gaussian
 from canary_mc.engine.kernels import observe
+from canary_mc.engine.outcomes import tally_first_failures
 from canary_mc.engine.schedule import PolicyPlan, plan_policy, plan_world
 from canary_mc.engine.simulate import chunk_ranges
 from canary_mc.engine.streams import BLOCK_ROLLOUTS
@@ -124,24 +125,11 @@ def tally_threshold_settings(
             histogram[name] += _first_failures(
                 observed.error_delta, observed.latency_delta_ms, limits, base
             )
-    n = first.rollouts
     results: list[dict[str, Tally]] = [{} for _ in experiments]
-    steps = np.arange(1, n_steps + 1, dtype=np.int64)
     for name in scenarios:
         for rank, v in enumerate(order):
-            errors, latency = histogram[name][0, :, rank], histogram[name][1, :, rank]
-            failures = errors + latency
-            rollbacks = int(failures.sum())
-            completed = n - rollbacks
-            by_stage = np.bincount(base.stage_index, weights=failures, minlength=n_stages)
-            results[v][name] = Tally(
-                n_rollouts=n,
-                rollbacks=rollbacks,
-                rollbacks_by_stage=tuple(int(c) for c in by_stage),
-                error_rollbacks=int(errors.sum()),
-                latency_rollbacks=int(latency.sum()),
-                steps_sum=int((steps * failures).sum()) + n_steps * completed,
-                steps_sq_sum=int((steps * steps * failures).sum()) + n_steps**2 * completed,
+            results[v][name] = tally_first_failures(
+                histogram[name][:, :, rank], first.rollouts, base.stage_index, n_stages
             )
     return results
 
