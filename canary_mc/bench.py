@@ -431,7 +431,7 @@ def _bench_sweep_file(experiment: Experiment):
     """A stand-in for a file: the bench's sweep is built in code, not read from YAML."""
     from canary_mc.io.experiment_file import SweepFile
 
-    return SweepFile("<bench>", "", experiment, 1, {}, {}, None)  # type: ignore[arg-type]
+    return SweepFile("<bench>", "", experiment, 1, (), {}, {}, None)  # type: ignore[arg-type]
 
 
 def run_benchmarks(

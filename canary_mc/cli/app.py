@@ -22,9 +22,14 @@ from rich.console import Console
 from canary_mc.bench import reference_dict, run_benchmarks
 from canary_mc.cli.render import bench_table, estimate_tables, figures_table, trace_table
 from canary_mc.engine import run_experiment, trace_rollout
-from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError
+from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError, Problem
 from canary_mc.heap import keep_freed_memory
-from canary_mc.io.experiment_file import SweepFile, load_experiment, load_sweep_file
+from canary_mc.io.experiment_file import (
+    SweepFile,
+    load_experiment,
+    load_experiment_with_caveats,
+    load_sweep_file,
+)
 from canary_mc.io.progress import point_progress, rollout_progress
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
 
@@ -68,6 +73,13 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(USAGE_ERROR) from None
 
 
+def print_caveats(caveats: tuple[Problem, ...]) -> None:
+    """Print each located caveat of a valid file on standard error, as a warning."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for caveat in caveats:
+        err.print(f"warning: {caveat}", markup=False)
+
+
 @app.command()
 def run(
     experiment: ExperimentPath,
@@ -81,7 +93,8 @@ def run(
 ) -> None:
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
     with user_errors():
-        config = load_experiment(experiment)
+        config, caveats = load_experiment_with_caveats(experiment)
+        print_caveats(caveats)
         if config.sweep is not None:
             raise ConfigError(
                 f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
@@ -137,6 +150,7 @@ def validate(
             err.print(str(exc), markup=False)
             failed = True
         else:
+            print_caveats(sweep_file.caveats)
             scenarios = len(sweep_file.experiment.evaluated_scenarios)
             size = f"{sweep_file.n_points:,} grid point(s) x {scenarios} scenario(s)"
             typer.echo(f"{file}: ok ({size}{'' if checked else '; combinations not checked'})")
@@ -295,6 +309,8 @@ def _plan_all(
             problems += exc.problems
     if problems:
         raise ExperimentFileError(problems)
+    for sweep_file in loaded:
+        print_caveats(sweep_file.caveats)
     if workers is not None:
         for sweep_file in loaded:
             check_size(sweep_file, rollouts=rollouts, workers=workers)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from canary_mc.errors import ExperimentFileError, Problem
 from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_located_yaml, spelled
 from canary_mc.model import Experiment
+from canary_mc.model.caveats import experiment_caveats
 from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
 from canary_mc.model.rules import RULE_KINDS
@@ -48,8 +49,37 @@ def load_experiment(path: str | Path) -> Experiment:
     ExperimentFileError
         With every problem found, each located as ``file:line:col``.
     """
+    return load_experiment_with_caveats(path)[0]
+
+
+def load_experiment_with_caveats(path: str | Path) -> tuple[Experiment, tuple[Problem, ...]]:
+    """Read and validate one experiment file, and locate its caveats.
+
+    Returns
+    -------
+    experiment : Experiment
+    caveats : tuple of Problem
+        Every :class:`~canary_mc.model.caveats.Caveat` of the experiment, located in the
+        file as ``file:line:col`` (warnings: the experiment is valid).
+
+    Raises
+    ------
+    ExperimentFileError
+        As :func:`load_experiment`.
+    """
     path_text, text = _read(Path(path))
-    return parse_experiment(text, file=path_text, default_name=Path(path).stem)
+    experiment, located = _parse(text, path_text, Path(path).stem)
+    return experiment, located_caveats(experiment, path_text, located)
+
+
+def located_caveats(
+    experiment: Experiment, file: str, located: LocatedDocument
+) -> tuple[Problem, ...]:
+    """The experiment's caveats as problems located in ``file`` (see :class:`Problem`)."""
+    return tuple(
+        _problem(file, caveat.loc, caveat.message, "caveat", located)
+        for caveat in experiment_caveats(experiment)
+    )
 
 
 def parse_experiment(
@@ -120,12 +150,15 @@ class SweepFile:
         The base experiment (every swept parameter at its value in the file).
     n_points : int
         Number of grid points; 1 when the file has no sweep.
+    caveats : tuple of Problem
+        The base experiment's caveats, located (see :func:`load_experiment_with_caveats`).
     """
 
     path: str
     text: str
     experiment: Experiment
     n_points: int
+    caveats: tuple[Problem, ...]
     _document: dict[str, Any] = field(repr=False)
     _locs: dict[str, Loc] = field(repr=False)
     _located: LocatedDocument = field(repr=False)
@@ -186,7 +219,8 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     document = {k: v for k, v in located.document.items() if k != "sweep"}
     sweep = experiment.sweep
     if sweep is None:
-        return SweepFile(path_text, text, experiment, 1, document, {}, located)
+        caveats = located_caveats(experiment, path_text, located)
+        return SweepFile(path_text, text, experiment, 1, caveats, document, {}, located)
     locs = {p: resolve_path(document, p) for p in sweep.paths}
     problems: dict[Loc, Problem] = {}
     for where, message in _overlapping_paths(sweep, locs):
@@ -205,7 +239,8 @@ def load_sweep_file(path: str | Path) -> SweepFile:
                 problems.setdefault(where, _problem(path_text, where, message, "", located))
     if problems:
         raise ExperimentFileError(_ordered(problems))
-    return SweepFile(path_text, text, experiment, sweep.n_points, document, locs, located)
+    caveats = located_caveats(experiment, path_text, located)
+    return SweepFile(path_text, text, experiment, sweep.n_points, caveats, document, locs, located)
 
 
 def _overlapping_paths(sweep: Sweep, locs: dict[str, Loc]) -> list[tuple[Loc, str]]:
