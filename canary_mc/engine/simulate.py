@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.outcomes import Outcomes, tally_first_failures, tally_outcomes
+from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.counts import (
     blast_radius,
     decide_counts_threshold,
     draw_counts,
@@ -20,13 +23,10 @@ from canary_mc.engine.counts import (
     plan_counts_world,
     tally_blast,
 )
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes, threshold_first_failures
-from canary_mc.engine.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
-from canary_mc.engine.outcomes import Outcomes, tally_first_failures, tally_outcomes
-from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
-from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
-from canary_mc.engine.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import rollout_outcomes, threshold_first_failures
+from canary_mc.engine.rules.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
+from canary_mc.engine.rules.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate

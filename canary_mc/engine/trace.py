@@ -12,16 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.outcomes import REASON_ERROR, REASON_NO_DATA, REASONS, Outcomes
+from canary_mc.engine.core.schedule import PolicyPlan, plan_fault, plan_policy, plan_world
+from canary_mc.engine.noise.counts import (
     decide_counts_threshold,
     draw_counts,
     observe_counts,
     plan_counts_world,
 )
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import decide_threshold, observe
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_NO_DATA, REASONS, Outcomes
-from canary_mc.engine.schedule import PolicyPlan, plan_fault, plan_policy, plan_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import decide_threshold, observe
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Scenario
 

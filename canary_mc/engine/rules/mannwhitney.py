@@ -21,14 +21,14 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.counts import CountsWorldPlan, faulty_error_rate, latency_metric
-from canary_mc.engine.draws import GaussianDraws
-from canary_mc.engine.outcomes import (
+from canary_mc.engine.core.outcomes import (
     Outcomes,
     first_coded_failure,
 )
-from canary_mc.engine.schedule import FaultPlan, PolicyPlan, WorldPlan
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan, WorldPlan
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.counts import CountsWorldPlan, faulty_error_rate, latency_metric
+from canary_mc.engine.noise.draws import GaussianDraws
 from canary_mc.model.rules import MannWhitneyRule
 
 MW_KEY = content_key("canary-mc", "rule=mannwhitney", "v1")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.draws import GaussianDraws
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
-from canary_mc.engine.schedule import PolicyPlan, WorldPlan
+from canary_mc.engine.core.outcomes import REASON_ERROR, REASON_LATENCY, REASON_NONE, Outcomes
+from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
+from canary_mc.engine.noise.draws import GaussianDraws
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,10 @@ def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan)
 
     For the ``threshold`` rule, identical to ``decide_threshold(observe(draws, world),
     policy)``; it skips the clamp, which cannot change a decision (see :func:`observe`).
-    Other rules are in :mod:`canary_mc.engine.rules`.
+    Other rules are in :mod:`canary_mc.engine.rules.rules_gaussian`.
     """
     if policy.rule.kind != "threshold":
-        from canary_mc.engine.rules import decide_rule  # rules build on this module
+        from canary_mc.engine.rules.rules_gaussian import decide_rule  # rules build on this module
 
         return decide_rule(draws, world, policy)
     return decide_threshold(observe(draws, world, clamp=False), policy)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 
 GAUSSIAN_WORLD_KEY = content_key("canary-mc", "noise=gaussian", "v1")
 """Stream name of the Gaussian noise model. Standardised draws do not depend on sigma,

@@ -23,8 +23,17 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.normal import normal_quantile
+from canary_mc.engine.core.outcomes import (
+    REASON_ERROR,
+    REASON_LATENCY,
+    REASON_NO_DATA,
+    Outcomes,
+    first_coded_failure,
+)
+from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.counts import (
     CountsDraws,
     CountsObservations,
     CountsWorldPlan,
@@ -35,17 +44,8 @@ from canary_mc.engine.counts import (
     rate_delta_exceeds,
     tally_blast,
 )
-from canary_mc.engine.draws import PRESENCE_VARIATE
-from canary_mc.engine.normal import normal_quantile
-from canary_mc.engine.outcomes import (
-    REASON_ERROR,
-    REASON_LATENCY,
-    REASON_NO_DATA,
-    Outcomes,
-    first_coded_failure,
-)
-from canary_mc.engine.schedule import FaultPlan, PolicyPlan
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.draws import PRESENCE_VARIATE
+from canary_mc.engine.rules.boundaries import critical_values
 from canary_mc.model import Policy, Scenario, Service
 from canary_mc.model.rules import (
     CumulativeChecksRule,
@@ -106,7 +106,7 @@ def decide_counts_fixed(
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    from canary_mc.engine.rules import _failure_counts, _segments
+    from canary_mc.engine.rules.rules_gaussian import _failure_counts, _segments
 
     rule = policy.rule
     no_data = obs.no_data
@@ -335,7 +335,7 @@ def simulate_counts_held(
     dict of str to (Outcomes, BlastTally, HeldRecord or None)
         Per scenario; outcomes of shape ``(stop - start,)``.
     """
-    from canary_mc.engine.rules import HeldFault
+    from canary_mc.engine.rules.rules_gaussian import HeldFault
 
     traffic = stage_traffic(policy, service)
     out = {}

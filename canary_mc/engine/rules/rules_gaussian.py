@@ -24,16 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.draws import GaussianDraws
-from canary_mc.engine.kernels import observe
-from canary_mc.engine.outcomes import (
+from canary_mc.engine.core.outcomes import (
     REASON_ERROR,
     REASON_LATENCY,
     Outcomes,
     first_coded_failure,
 )
-from canary_mc.engine.schedule import PolicyPlan, WorldPlan
+from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
+from canary_mc.engine.noise.draws import GaussianDraws
+from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.kernels import observe
 from canary_mc.model import Policy, Scenario
 from canary_mc.model.rules import (
     CumulativeChecksRule,

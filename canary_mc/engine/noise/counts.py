@@ -28,14 +28,14 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.draws import PRESENCE_VARIATE
-from canary_mc.engine.normal import normal_quantile
-from canary_mc.engine.outcomes import (
+from canary_mc.engine.core.normal import normal_quantile
+from canary_mc.engine.core.outcomes import (
     Outcomes,
     first_coded_failure,
 )
-from canary_mc.engine.schedule import FaultPlan, PolicyPlan, exact_decimal
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan, exact_decimal
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.draws import PRESENCE_VARIATE
 from canary_mc.errors import ConfigError
 from canary_mc.model import CountsNoise, Policy, Service
 from canary_mc.stats.tally import BlastTally

@@ -25,12 +25,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import observe
-from canary_mc.engine.outcomes import tally_first_failures
-from canary_mc.engine.schedule import PolicyPlan, plan_policy, plan_world
+from canary_mc.engine.core.outcomes import tally_first_failures
+from canary_mc.engine.core.schedule import PolicyPlan, plan_policy, plan_world
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import observe
 from canary_mc.engine.simulate import chunk_ranges
-from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.model import Experiment
 from canary_mc.stats.tally import Tally
 
