@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from canary_mc.engine.core.outcomes import Outcomes, tally_first_failures, tally_outcomes
-from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
+from canary_mc.engine.core.schedule import checked_gauges, plan_fault, plan_policy, plan_world
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
 from canary_mc.engine.noise.counts import (
     blast_radius,
@@ -132,12 +132,13 @@ def tally_experiment(
     scenarios = experiment.evaluated_scenarios
     if experiment.noise.model == "gaussian" and policy.rule.kind == "threshold":
         return _tally_gaussian_threshold(experiment, seed, n_rollouts, chunk_rollouts, on_chunk)
-    tallies = {name: Tally.empty(n_stages) for name in scenarios}
+    n_metrics = len(policy.checks)
+    tallies = {name: Tally.empty(n_stages, n_metrics) for name in scenarios}
     for chunk in _chunk_outcomes(
         policy, experiment.service, experiment.noise, scenarios, seed, n_rollouts, chunk_rollouts
     ):
         for name, (outcomes, blast) in chunk.items():
-            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, blast)
+            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, n_metrics, blast)
         if on_chunk is not None:
             on_chunk(outcomes.n_rollouts)
     return tallies
@@ -160,11 +161,14 @@ def _tally_gaussian_threshold(
         for name, scenario in scenarios.items()
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
-    counts = {name: np.zeros((2, policy.n_steps), dtype=np.int64) for name in scenarios}
+    shape = (len(plan.metrics), policy.n_steps)
+    counts = {name: np.zeros(shape, dtype=np.int64) for name in scenarios}
     if chunk_rollouts is None:
         chunk_rollouts = default_chunk_rollouts(policy.n_steps)
     for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence)
+        draws = draw_gaussian(
+            seed, start, stop, policy.n_steps, presence=presence, gauges=checked_gauges(policy)
+        )
         for name, world in worlds.items():
             counts[name] += threshold_first_failures(draws, world, plan)
         if on_chunk is not None:
@@ -266,7 +270,7 @@ def _chunk_outcomes(
                 if samples is not None:
                     outcomes = decide_mannwhitney(samples[i], policy_plan)
                 elif policy.rule.kind == "threshold":
-                    outcomes = decide_counts_threshold(observations, policy_plan)
+                    outcomes = decide_counts_threshold(observations, world, policy_plan)
                 else:
                     outcomes = decide_counts_fixed(observations, world, policy_plan)
                 chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
@@ -278,7 +282,9 @@ def _chunk_outcomes(
     presence = any(scenario.intermittent for scenario in scenarios.values())
     # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
     for start, stop in ranges:
-        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence)
+        draws = draw_gaussian(
+            seed, start, stop, policy.max_steps, presence=presence, gauges=checked_gauges(policy)
+        )
         if policy.rule.kind == "mannwhitney":
             m = policy.rule.samples_per_step
             yield {

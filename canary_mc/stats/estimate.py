@@ -119,7 +119,8 @@ class ScenarioEstimate:
     stages : tuple of StageRollbacks
         Where the rollbacks happened; fractions of all rollouts, in stage order.
     rollbacks_by_reason : dict of str to int
-        ``{"error": ..., "latency": ...}``.
+        Rollbacks by the metric that failed first, by metric name (the shorthand's
+        ``{"error": ..., "latency": ...}``).
     mean_steps_to_decision : float
         Mean number of steps until rollback or completion.
     mean_steps_lo, mean_steps_hi : float or None
@@ -160,8 +161,8 @@ class ScenarioEstimate:
                 )
             ),
             rollbacks_by_reason={
-                "error": tally.error_rollbacks,
-                "latency": tally.latency_rollbacks,
+                check.name: count
+                for check, count in zip(policy.checks, tally.metric_rollbacks, strict=True)
             },
             no_data_rollbacks=tally.no_data_rollbacks,
             mean_steps_to_decision=mean,

@@ -41,11 +41,16 @@ SHARED_CHUNK_ELEMENTS = 1 << 21
 def shared_key(experiment: Experiment) -> str | None:
     """What must be equal for experiments to share paths; ``None`` if this one cannot.
 
-    Everything but the error thresholds: the Gaussian model and the ``threshold`` rule,
-    with the same seed, rollouts, stages, latency limits, service, noise and scenarios.
+    Everything but the error thresholds: the Gaussian model, the ``threshold`` rule and
+    the shorthand's two metrics, with the same seed, rollouts, stages, latency limits,
+    service, noise and scenarios.
     """
     policy = experiment.policy
-    if experiment.noise.model != "gaussian" or policy.rule.kind != "threshold":
+    if (
+        experiment.noise.model != "gaussian"
+        or policy.rule.kind != "threshold"
+        or policy.metrics is not None
+    ):
         return None
     neutral = policy.model_copy(
         update={

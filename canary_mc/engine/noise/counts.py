@@ -21,31 +21,27 @@ number properties this gives.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
 from canary_mc.engine.core.normal import normal_quantile
-from canary_mc.engine.core.outcomes import (
-    Outcomes,
-    first_coded_failure,
-)
-from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan, exact_decimal
+from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
+from canary_mc.engine.core.schedule import FaultPlan, MetricLimits, PolicyPlan, exact_decimal
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 from canary_mc.engine.noise.draws import PRESENCE_VARIATE
 from canary_mc.errors import ConfigError
 from canary_mc.model import CountsNoise, Policy, Service
+from canary_mc.model.metrics import QUANTILE_LEVELS, MetricCheck
 from canary_mc.stats.tally import BlastTally
 
 COUNTS_WORLD_KEY = content_key("canary-mc", "noise=counts", "v1")
 """Stream name of the counts model. Draws depend on the seed, the traffic and the
 service's rates, never on the scenario or the thresholds."""
 
-QUANTILE_LEVELS = {"p50": Fraction(1, 2), "p95": Fraction(95, 100), "p99": Fraction(99, 100)}
-"""Latency metrics that are sample quantiles, and their levels."""
 
 Z99 = NormalDist().inv_cdf(0.99)
 """``Phi^{-1}(0.99)``: a tail-only latency fault moves the p99 of one request's latency."""
@@ -105,7 +101,16 @@ class CountsWorldPlan:
         Median latency of one request (ms).
     latency_log_sigma : float
     quantile : Fraction or None
-        Level of the latency metric's sample quantile; ``None`` for the mean.
+        Level of the latency metric's sample quantile; ``None`` for the mean. This is
+        the default statistic (``noise.latency_metric``), drawn from the streams
+        ``canary-latency`` and ``baseline-latency``.
+    extra_stats : tuple of str
+        Other latency statistics the policy's metrics read, each from its own streams
+        (``canary-latency:<stat>``; drawn independently of the default's).
+    gauges : tuple of (str, float, float)
+        The checked gauges: name, healthy value, per-step noise sd of each side.
+    default_stat : str
+        The name of the default statistic.
     """
 
     traffic: TrafficPlan
@@ -115,6 +120,19 @@ class CountsWorldPlan:
     latency_ms: float
     latency_log_sigma: float
     quantile: Fraction | None
+    extra_stats: tuple[str, ...] = ()
+    gauges: tuple[tuple[str, float, float], ...] = ()
+    default_stat: str = "mean"
+
+    def with_stat(self, stat: str) -> CountsWorldPlan:
+        """This world, reading latency statistic ``stat`` (same traffic and rates)."""
+        if stat == self.default_stat:
+            return self
+        return replace(self, quantile=QUANTILE_LEVELS.get(stat), default_stat=stat, extra_stats=())
+
+    def stat_of(self, check: MetricCheck) -> str:
+        """The latency statistic a metric reads (its ``stat``, or the default)."""
+        return check.stat or self.default_stat
 
     @property
     def n_steps(self) -> int:
@@ -137,6 +155,19 @@ def plan_counts_world(policy: Policy, service: Service, noise: CountsNoise) -> C
         latency_ms=service.latency_ms,
         latency_log_sigma=noise.latency_log_sigma,
         quantile=QUANTILE_LEVELS.get(noise.latency_metric),
+        extra_stats=tuple(
+            dict.fromkeys(
+                c.stat
+                for c in policy.checks
+                if c.kind == "latency" and c.stat not in (None, noise.latency_metric)
+            )
+        ),
+        gauges=tuple(
+            (c.name, service.gauges[c.name].mean, service.gauges[c.name].sigma)
+            for c in policy.checks
+            if c.kind == "gauge"
+        ),
+        default_stat=noise.latency_metric,
     )
 
 
@@ -157,6 +188,10 @@ class CountsDraws:
         for the mean a standard normal. NaN where the side served no requests.
     presence_u : ndarray of float64, shape (n_rollouts, n_steps), or None
         Uniforms for intermittent faults (drawn only if some scenario is intermittent).
+    extra_latency_z : dict of str to (ndarray, ndarray)
+        Per extra latency statistic, the canary's and the baseline's standardised draw.
+    gauge_z : dict of str to (ndarray, ndarray)
+        Per checked gauge, the canary's and the baseline's standard normals.
     """
 
     healthy_rate: np.ndarray
@@ -165,6 +200,8 @@ class CountsDraws:
     canary_latency_z: np.ndarray
     baseline_latency_z: np.ndarray
     presence_u: np.ndarray | None
+    extra_latency_z: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    gauge_z: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n_rollouts(self) -> int:
@@ -243,6 +280,8 @@ def draw_counts(
         )
     }
     presence_u = np.empty(shape) if any_intermittent else None
+    extra_latency = {stat: (np.empty(shape), np.empty(shape)) for stat in world.extra_stats}
+    gauge_z = {name: (np.empty(shape), np.empty(shape)) for name, _, _ in world.gauges}
     excess = [np.zeros(shape, dtype=np.int64) for _ in faults]
     cn = world.traffic.canary_requests[:, None]
     bn = world.traffic.baseline_requests[:, None]
@@ -253,26 +292,11 @@ def draw_counts(
         def rng(variate: str, block: int = block) -> np.random.Generator:
             return block_rng(seed, COUNTS_WORLD_KEY, block, variate)
 
-        # Rate jitter: mean-one lognormal multipliers, shared and per side.
-        canary_log = np.zeros(block_shape)
-        baseline_log = np.zeros(block_shape)
-        if world.common_sigma > 0:
-            s = world.common_sigma
-            common = s * rng("error-common").standard_normal(block_shape) - s * s / 2
-            canary_log += common
-            baseline_log += common
-        if world.own_sigma > 0:
-            s = world.own_sigma
-            canary_log += s * rng("error-canary-jitter").standard_normal(block_shape) - s * s / 2
-            baseline_log += (
-                s * rng("error-baseline-jitter").standard_normal(block_shape) - s * s / 2
-            )
-        healthy_rate = np.minimum(world.error_rate * np.exp(canary_log), 1.0)
-        baseline_rate = np.minimum(world.error_rate * np.exp(baseline_log), 1.0)
+        healthy_rate, baseline_rate = jittered_rates(rng, world, block_shape)
         healthy_errors = rng("canary-errors").binomial(cn, healthy_rate)
         baseline_errors = rng("baseline-errors").binomial(bn, baseline_rate)
-        canary_z = _latency_z(rng("canary-latency"), world.traffic.canary_requests, world)
-        baseline_z = _latency_z(rng("baseline-latency"), world.traffic.baseline_requests, world)
+        canary_z = draw_latency_z(rng("canary-latency"), cn, world.quantile, block_shape)
+        baseline_z = draw_latency_z(rng("baseline-latency"), bn, world.quantile, block_shape)
         block_presence = rng(PRESENCE_VARIATE).random(block_shape) if any_intermittent else None
 
         rows = slice(lo - start, hi - start)
@@ -284,42 +308,120 @@ def draw_counts(
         out["baseline_latency_z"][rows] = baseline_z[:, cols].T
         if presence_u is not None:
             presence_u[rows] = block_presence[:, cols].T
+        # Extra latency statistics and gauges: their own streams, after the seed's.
+        for stat in world.extra_stats:
+            q = QUANTILE_LEVELS.get(stat)
+            for side, n_side, k in (("canary", cn, 0), ("baseline", bn, 1)):
+                z = draw_latency_z(rng(f"{side}-latency:{stat}"), n_side, q, block_shape)
+                extra_latency[stat][k][rows] = z[:, cols].T
+        for name, _, _ in world.gauges:
+            for side, k in (("canary", 0), ("baseline", 1)):
+                z = rng(f"{side}-gauge:{name}").standard_normal(block_shape)
+                gauge_z[name][k][rows] = z[:, cols].T
 
         for fault, fault_excess in zip(faults, excess, strict=True):
             if not has_error_effect(fault):
                 continue
             columns = _columns(fault)
             present = fault_present(columns, block_presence)
-            extra = faulty_error_rate(healthy_rate, columns, present) - healthy_rate
-            adding = extra >= 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                prob = np.where(adding, extra / (1.0 - healthy_rate), -extra / healthy_rate)
-            prob = np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
-            trials = np.where(adding, cn - healthy_errors, healthy_errors)
-            changed = rng("excess-errors").binomial(trials, prob)
-            fault_excess[rows] = np.where(adding, changed, -changed)[:, cols].T
-    return CountsDraws(presence_u=presence_u, **out), excess
+            fault_excess[rows] = thinned_excess(
+                rng("excess-errors"), healthy_rate, healthy_errors, cn, columns, present
+            )[:, cols].T
+    return (
+        CountsDraws(presence_u=presence_u, extra_latency_z=extra_latency, gauge_z=gauge_z, **out),
+        excess,
+    )
 
 
-def _latency_z(
-    rng: np.random.Generator, requests: np.ndarray, world: CountsWorldPlan
+def jittered_rates(
+    rng: Callable[[str], np.random.Generator], world: CountsWorldPlan, size: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The healthy canary's and the baseline's error rates after rate jitter.
+
+    Mean-one lognormal multipliers on ``world.error_rate``: one shared by both sides
+    (``error-common``) and one per side (``error-canary-jitter``,
+    ``error-baseline-jitter``), each drawn only if its log-sd is positive; rates capped
+    at 1.
+
+    Returns
+    -------
+    canary_rate, baseline_rate : ndarray of float64, shape ``size``
+    """
+    canary_log = np.zeros(size)
+    baseline_log = np.zeros(size)
+    if world.common_sigma > 0:
+        s = world.common_sigma
+        common = s * rng("error-common").standard_normal(size) - s * s / 2
+        canary_log += common
+        baseline_log += common
+    if world.own_sigma > 0:
+        s = world.own_sigma
+        canary_log += s * rng("error-canary-jitter").standard_normal(size) - s * s / 2
+        baseline_log += s * rng("error-baseline-jitter").standard_normal(size) - s * s / 2
+    return (
+        np.minimum(world.error_rate * np.exp(canary_log), 1.0),
+        np.minimum(world.error_rate * np.exp(baseline_log), 1.0),
+    )
+
+
+def thinned_excess(
+    rng: np.random.Generator,
+    healthy_rate: np.ndarray,
+    healthy_errors: np.ndarray,
+    requests: np.ndarray,
+    fault: FaultPlan,
+    present: np.ndarray,
 ) -> np.ndarray:
-    """Standardised latency metric of one side for a block, shape ``(n_steps, BLOCK_ROLLOUTS)``."""
-    size = (requests.shape[0], BLOCK_ROLLOUTS)
-    if world.quantile is None:
+    """Errors a fault adds to (or removes from) the healthy canary's, by thinning.
+
+    With healthy count ``X1 ~ Bin(n, p)`` and faulty rate ``p' >= p`` the fault adds
+    ``Bin(n - X1, (p' - p) / (1 - p))``; with ``p' < p`` it removes
+    ``Bin(X1, (p - p') / p)``: the total is ``Bin(n, p')`` exactly.
+
+    Returns
+    -------
+    ndarray of int64, the broadcast shape of the inputs
+    """
+    extra = faulty_error_rate(healthy_rate, fault, present) - healthy_rate
+    adding = extra >= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prob = np.where(adding, extra / (1.0 - healthy_rate), -extra / healthy_rate)
+    prob = np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
+    trials = np.where(adding, requests - healthy_errors, healthy_errors)
+    changed = rng.binomial(trials, prob)
+    return np.where(adding, changed, -changed)
+
+
+def draw_latency_z(
+    rng: np.random.Generator,
+    requests: np.ndarray,
+    quantile: Fraction | None,
+    size: tuple[int, ...],
+) -> np.ndarray:
+    """Standardised latency metric of one side, shape ``size``; NaN where no requests.
+
+    For the mean a standard normal; for a sample quantile ``Phi^{-1}(U_(k))`` with
+    ``U_(k) = G_k / (G_k + G_{n+1-k}) ~ Beta(k, n + 1 - k)`` the ``k = ceil(q n)``-th
+    smallest of ``n`` uniforms (exact), the upper tail ``1 - U_(k)`` computed directly
+    for precision near 1.
+
+    Parameters
+    ----------
+    requests : ndarray of int64
+        Broadcastable to ``size``: ``(n_steps, 1)`` for a step-major block, ``(n,)``
+        for one step with per-rollout traffic.
+    """
+    if quantile is None:
         z = rng.standard_normal(size)
     else:
-        # k-th smallest of n: k = ceil(q n). U_(k) = G_k / (G_k + G_{n+1-k}) ~ Beta(k, n+1-k),
-        # and the upper tail 1 - U_(k) is computed directly for precision near 1.
         n = np.maximum(requests, 1)
-        k = -((-world.quantile.numerator * n) // world.quantile.denominator)
-        g_low = rng.standard_gamma(np.broadcast_to(k[:, None].astype(np.float64), size))
-        g_high = rng.standard_gamma(np.broadcast_to((n + 1 - k)[:, None].astype(np.float64), size))
+        k = -((-quantile.numerator * n) // quantile.denominator)
+        g_low = rng.standard_gamma(np.broadcast_to(k.astype(np.float64), size))
+        g_high = rng.standard_gamma(np.broadcast_to((n + 1 - k).astype(np.float64), size))
         total = g_low + g_high
         low = g_low / total
         z = np.where(low < 0.5, normal_quantile(low), -normal_quantile(g_high / total))
-    z[requests == 0] = np.nan
-    return z
+    return np.where(np.broadcast_to(requests == 0, size), np.nan, z)
 
 
 def _columns(fault: FaultPlan) -> FaultPlan:
@@ -353,6 +455,10 @@ class CountsObservations:
     excess_errors : ndarray of int64, shape (n_rollouts, n_steps)
         Errors the fault caused: canary errors minus those the same canary would have
         served healthy, on the same draws (0 for a healthy scenario).
+    extra_latency_ms : dict of str to (ndarray, ndarray)
+        Per extra latency statistic, the canary's and the baseline's, like the above.
+    gauges : dict of str to (ndarray, ndarray)
+        Per checked gauge, the canary's and the baseline's measurement.
     """
 
     canary_errors: np.ndarray
@@ -362,6 +468,14 @@ class CountsObservations:
     canary_latency_ms: np.ndarray
     baseline_latency_ms: np.ndarray
     excess_errors: np.ndarray
+    extra_latency_ms: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    gauges: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def latency(self, stat: str, default_stat: str) -> tuple[np.ndarray, np.ndarray]:
+        """The canary's and the baseline's latency statistic ``stat`` (ms)."""
+        if stat == default_stat:
+            return self.canary_latency_ms, self.baseline_latency_ms
+        return self.extra_latency_ms[stat]
 
     @property
     def no_data(self) -> np.ndarray:
@@ -409,23 +523,23 @@ def observe_counts(
     shape = draws.healthy_canary_errors.shape
     cn, bn = world.traffic.canary_requests, world.traffic.baseline_requests
     present = fault_present(fault, draws.presence_u)
-    m, sigma = world.latency_ms, world.latency_log_sigma
-    baseline_latency = latency_metric(draws.baseline_latency_z, bn, m, sigma, world.quantile)
-    if fault.tail_only:
-        p99 = m * math.exp(sigma * Z99)
-        target = fault.latency_factor * p99 + fault.latency_delta_ms
-        with np.errstate(divide="ignore", invalid="ignore"):
-            widened = np.log(target / m) / Z99
-        widened = np.maximum(np.nan_to_num(widened, nan=0.0, neginf=0.0), 0.0)
-        canary_sigma = np.where(present, widened, sigma)
-        canary_latency = latency_metric(draws.canary_latency_z, cn, m, canary_sigma, world.quantile)
-    else:
-        factor = np.where(present, fault.latency_factor, 1.0)
-        delta = np.where(present, fault.latency_delta_ms, 0.0)
-        canary_latency = np.maximum(
-            factor * latency_metric(draws.canary_latency_z, cn, m, sigma, world.quantile) + delta,
-            0.0,
+    canary_latency, baseline_latency = latency_pair(
+        draws.canary_latency_z, draws.baseline_latency_z, cn, bn, world, fault, present
+    )
+    extra = {
+        stat: tuple(
+            np.broadcast_to(x, shape)
+            for x in latency_pair(cz, bz, cn, bn, world.with_stat(stat), fault, present)
         )
+        for stat, (cz, bz) in draws.extra_latency_z.items()
+    }
+    gauges = {}
+    for name, mean, sd in world.gauges:
+        cz, bz = draws.gauge_z[name]
+        canary = mean + sd * cz
+        if name in fault.gauge_delta:
+            canary = canary + np.where(present, fault.gauge_effect(name, mean), 0.0)
+        gauges[name] = (canary, mean + sd * bz)
     return CountsObservations(
         canary_errors=draws.healthy_canary_errors + excess_errors,
         canary_requests=np.broadcast_to(cn, shape),
@@ -434,7 +548,44 @@ def observe_counts(
         canary_latency_ms=np.broadcast_to(canary_latency, shape),
         baseline_latency_ms=baseline_latency,
         excess_errors=excess_errors,
+        extra_latency_ms=extra,
+        gauges=gauges,
     )
+
+
+def latency_pair(
+    canary_z: np.ndarray,
+    baseline_z: np.ndarray,
+    canary_requests: np.ndarray,
+    baseline_requests: np.ndarray,
+    world: CountsWorldPlan,
+    fault: FaultPlan,
+    present: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The canary's and the baseline's latency metric (ms) from standardised draws.
+
+    A present fault multiplies the canary's metric by ``latency_factor`` and adds
+    ``latency_delta_ms`` (clamped at 0); a tail-only fault instead widens the log-sd of
+    one request's latency so that its p99 moves that way (the median does not).
+    """
+    m, sigma = world.latency_ms, world.latency_log_sigma
+    cn, bn = canary_requests, baseline_requests
+    baseline_latency = latency_metric(baseline_z, bn, m, sigma, world.quantile)
+    if fault.tail_only:
+        p99 = m * math.exp(sigma * Z99)
+        target = fault.latency_factor * p99 + fault.latency_delta_ms
+        with np.errstate(divide="ignore", invalid="ignore"):
+            widened = np.log(target / m) / Z99
+        widened = np.maximum(np.nan_to_num(widened, nan=0.0, neginf=0.0), 0.0)
+        canary_sigma = np.where(present, widened, sigma)
+        canary_latency = latency_metric(canary_z, cn, m, canary_sigma, world.quantile)
+    else:
+        factor = np.where(present, fault.latency_factor, 1.0)
+        delta = np.where(present, fault.latency_delta_ms, 0.0)
+        canary_latency = np.maximum(
+            factor * latency_metric(canary_z, cn, m, sigma, world.quantile) + delta, 0.0
+        )
+    return canary_latency, baseline_latency
 
 
 _INT64_SAFE = 2**62
@@ -450,10 +601,9 @@ def rate_delta_exceeds(
     """Is ``canary_errors / canary_requests - baseline_errors / baseline_requests > threshold``?
 
     With ``threshold = P / Q`` and positive request counts the comparison is
-    ``(e_c n_b - e_b n_c) Q > P n_c n_b``, in integers: no rounding can decide a tie such
-    as ``5/100 - 57/1900 = 0.02``. Steps whose products could overflow int64 are
-    compared with Python integers instead. Steps with a zero request count give False
-    (they have no data; see :attr:`CountsObservations.no_data`).
+    ``(e_c n_b - e_b n_c) Q > P n_c n_b``, in integers (:func:`fraction_beyond`): no
+    rounding can decide a tie such as ``5/100 - 57/1900 = 0.02``. Steps with a zero
+    request count give False (they have no data; see :attr:`CountsObservations.no_data`).
 
     Parameters
     ----------
@@ -465,43 +615,154 @@ def rate_delta_exceeds(
     -------
     ndarray of bool, shape (n_rollouts, n_steps)
     """
-    num = np.array([t.numerator for t in threshold], dtype=object)
-    den = np.array([t.denominator for t in threshold], dtype=object)
-    if canary_requests.size:
-        # At least 1 per side: the threshold's own terms must fit too.
-        bound = (
-            np.maximum(canary_requests.max(axis=0), 1).astype(object)
-            * np.maximum(baseline_requests.max(axis=0), 1).astype(object)
-            * (den + np.abs(num))
-        )
-    else:
-        bound = den + np.abs(num)
-    safe = np.array([b < _INT64_SAFE for b in bound], dtype=bool)
-    out = np.empty(canary_errors.shape, dtype=bool)
-    columns = {True: np.flatnonzero(safe), False: np.flatnonzero(~safe)}
-    for is_safe, cols in columns.items():
-        if not cols.size:
+    dtype = _wide(canary_requests, baseline_requests, 1)
+    ce, cn, be, bn = (
+        x.astype(dtype)
+        for x in (canary_errors, canary_requests, baseline_errors, baseline_requests)
+    )
+    has = (canary_requests > 0) & (baseline_requests > 0)
+    return fraction_beyond(ce * bn - be * cn, cn * bn, threshold, above=True) & has
+
+
+def _wide(canary_requests: np.ndarray, baseline_requests: np.ndarray, unit: int) -> type:
+    """The integer dtype products of request counts fit in: int64, else Python ints."""
+    top = int(canary_requests.max(initial=0)) * int(baseline_requests.max(initial=0))
+    return np.int64 if max(top, 1) * unit < _INT64_SAFE else object
+
+
+def fraction_beyond(
+    num: np.ndarray, den: np.ndarray, limits: Sequence[Fraction | None], *, above: bool
+) -> np.ndarray:
+    """Is ``num / den`` strictly above (or below) each step's limit ``P / Q``, exactly?
+
+    ``num / den > P / Q`` is ``num Q > P den`` for ``den > 0``; ``den = 0`` means a ratio
+    over a zero baseline: ``0 / 0`` is 1 (no change) and ``x / 0`` with ``x > 0`` is
+    ``+inf``. Columns whose products could overflow int64 are compared with Python
+    integers. A step whose limit is ``None`` never fails.
+
+    Parameters
+    ----------
+    num, den : ndarray of int64 (or object), shape (n_rollouts, n_steps)
+        ``den >= 0``.
+    limits : sequence of Fraction or None, length n_steps
+    above : bool
+        Compare ``>`` (a ``max``) or ``<`` (a ``min``).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_rollouts, n_steps)
+    """
+    out = np.zeros(np.broadcast(num, den).shape, dtype=bool)
+    steps = [j for j, limit in enumerate(limits) if limit is not None]
+    if not steps or out.size == 0:
+        return out
+    num = np.broadcast_to(num, out.shape)
+    den = np.broadcast_to(den, out.shape)
+    p = np.array([limits[j].numerator for j in steps], dtype=object)
+    q = np.array([limits[j].denominator for j in steps], dtype=object)
+    cols = np.array(steps)
+    top_num = np.abs(num[:, cols]).max(axis=0).astype(object) + 1
+    top_den = den[:, cols].max(axis=0).astype(object) + 1
+    safe = np.array(
+        [
+            a * d < _INT64_SAFE and abs(c) * b < _INT64_SAFE
+            for a, b, c, d in zip(top_num, top_den, p, q, strict=True)
+        ],
+        dtype=bool,
+    )
+    for is_safe in (True, False):
+        pick = np.flatnonzero(safe == is_safe)
+        if not pick.size:
             continue
         dtype = np.int64 if is_safe else object
-        ce, cn = canary_errors[:, cols].astype(dtype), canary_requests[:, cols].astype(dtype)
-        be, bn = baseline_errors[:, cols].astype(dtype), baseline_requests[:, cols].astype(dtype)
-        p = num[cols].astype(dtype) if is_safe else num[cols]
-        q = den[cols].astype(dtype) if is_safe else den[cols]
-        out[:, cols] = ((ce * bn - be * cn) * q > p * cn * bn) & (cn > 0) & (bn > 0)
+        c = cols[pick]
+        n_, d_ = num[:, c].astype(dtype), den[:, c].astype(dtype)
+        pp, qq = p[pick].astype(dtype), q[pick].astype(dtype)
+        lhs, rhs = n_ * qq, pp * d_
+        beyond = (lhs > rhs) if above else (lhs < rhs)
+        # den == 0: 0/0 is 1, x/0 is +inf (only ratios have a zero denominator).
+        zero = d_ == 0
+        if zero.any():
+            one = (qq > pp) if above else (qq < pp)
+            beyond = np.where(zero, np.where(n_ > 0, above, one), beyond)
+        out[:, c] = beyond
     return out
 
 
-# Failure code: bit 0 error, bit 1 latency, 4 = no data (only under no_data: fail).
+def metric_fails_counts(
+    obs: CountsObservations, limits: MetricLimits, world: CountsWorldPlan
+) -> tuple[np.ndarray, np.ndarray]:
+    """Does a metric's check fail at each step, on counts? And where has it data?
+
+    Rates are compared exactly (:func:`fraction_beyond`) in the metric's unit:
+    ``absolute`` the canary's ``errors / requests`` (a success rate ``1 -`` that),
+    ``delta`` minus the baseline's, ``ratio`` over it. Latency statistics and gauges
+    are continuous and compared in floating point. A metric has data where the canary
+    served requests and, for ``delta`` and ``ratio``, the baseline too (a gauge's canary
+    always reports; its baseline does where the baseline serves traffic).
+
+    Returns
+    -------
+    fails, has_data : ndarray of bool, shape (n_rollouts, n_steps)
+        ``fails`` is False where there is no data.
+    """
+    check = limits.check
+    cn, bn = obs.canary_requests, obs.baseline_requests
+    if check.kind == "gauge":
+        has = (bn > 0) if check.needs_baseline else np.ones(cn.shape, dtype=bool)
+    else:
+        has = (cn > 0) & (bn > 0) if check.needs_baseline else cn > 0
+    if check.signal == "rate":
+        num, den = rate_fraction(obs, check)
+        fails = fraction_beyond(num, den, limits.max_exact, above=True)
+        if limits.has_min:
+            fails |= fraction_beyond(num, den, limits.min_exact, above=False)
+    else:
+        if check.signal == "latency":
+            canary, baseline = obs.latency(world.stat_of(check), world.default_stat)
+        else:
+            canary, baseline = obs.gauges[check.name]
+        fails = limits.fails(compare_values(canary, baseline, check.compare))
+    return fails & has, has
 
 
-def decide_counts_threshold(observations: CountsObservations, policy: PolicyPlan) -> Outcomes:
-    """The threshold rule on counts: roll back at the first step where a delta exceeds its limit.
+def compare_values(canary: np.ndarray, baseline: np.ndarray, compare: str) -> np.ndarray:
+    """A continuous metric's compared value: the canary's, minus or over the baseline's
+    (a ratio ``0 / 0`` is 1)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if compare == "absolute":
+            return canary
+        if compare == "delta":
+            return canary - baseline
+        ratio = canary / baseline
+    return np.where(np.isnan(ratio) & ~np.isnan(canary) & ~np.isnan(baseline), 1.0, ratio)
 
-    The error delta is ``canary_errors / canary_requests - baseline_errors /
-    baseline_requests``, compared with the stage's threshold exactly
-    (:func:`rate_delta_exceeds`; ``>`` is strict). The latency delta is the canary's
-    metric minus the baseline's, in floating point (a continuous quantity). A step with
-    no data decides as ``policy.no_data`` says: ``fail`` rolls back (reason
+
+def rate_fraction(obs: CountsObservations, check: MetricCheck) -> tuple[np.ndarray, np.ndarray]:
+    """A rate metric's compared value as ``num / den`` of integer arrays (unit applied)."""
+    dtype = _wide(obs.canary_requests, obs.baseline_requests, int(check.unit))
+    ce, cn = obs.canary_errors.astype(dtype), obs.canary_requests.astype(dtype)
+    be, bn = obs.baseline_errors.astype(dtype), obs.baseline_requests.astype(dtype)
+    unit = int(check.unit)
+    success = check.kind == "success_rate"
+    if check.compare == "absolute":
+        return unit * ((cn - ce) if success else ce), cn
+    if check.compare == "delta":
+        diff = ce * bn - be * cn
+        return unit * (-diff if success else diff), cn * bn
+    if success:
+        return (cn - ce) * bn, (bn - be) * cn
+    return ce * bn, be * cn
+
+
+def decide_counts_threshold(
+    observations: CountsObservations, world: CountsWorldPlan, policy: PolicyPlan
+) -> Outcomes:
+    """The threshold rule on counts: roll back at the first step where a check fails.
+
+    Rates are compared exactly, latency and gauges in floating point
+    (:func:`metric_fails_counts`; ``>`` and ``<`` are strict). A step where some metric
+    has no data decides as ``policy.no_data`` says: ``fail`` rolls back (reason
     ``no_data``), ``pass`` and ``hold`` go on.
 
     Returns
@@ -509,20 +770,22 @@ def decide_counts_threshold(observations: CountsObservations, policy: PolicyPlan
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    o = observations
-    code = rate_delta_exceeds(
-        o.canary_errors,
-        o.canary_requests,
-        o.baseline_errors,
-        o.baseline_requests,
-        policy.error_threshold_exact,
-    ).view(np.uint8)
-    with np.errstate(invalid="ignore"):
-        latency_fails = (o.canary_latency_ms - o.baseline_latency_ms) > policy.latency_threshold_ms
-    code |= latency_fails.view(np.uint8) << 1
-    no_data = o.no_data
-    code[no_data] = 4 if policy.no_data == "fail" else 0
-    return first_coded_failure(code, policy)
+    fails, no_data = counts_fails(observations, world, policy)
+    return first_coded_failure(metric_codes(fails, no_data), policy)
+
+
+def counts_fails(
+    observations: CountsObservations, world: CountsWorldPlan, policy: PolicyPlan
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Every metric's failed checks, and the steps that roll back for want of data
+    (``policy.no_data: fail``; ``None`` otherwise)."""
+    fails, no_data = [], None
+    for limits in policy.metrics:
+        failed, has = metric_fails_counts(observations, limits, world)
+        fails.append(failed)
+        if policy.no_data == "fail":
+            no_data = ~has if no_data is None else (no_data | ~has)
+    return fails, no_data
 
 
 def blast_radius(

@@ -23,35 +23,32 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.core.normal import normal_quantile
-from canary_mc.engine.core.outcomes import (
-    REASON_ERROR,
-    REASON_LATENCY,
-    REASON_NO_DATA,
-    Outcomes,
-    first_coded_failure,
-)
-from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan
+from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
+from canary_mc.engine.core.schedule import FaultPlan, MetricLimits, PolicyPlan
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 from canary_mc.engine.noise.counts import (
     CountsDraws,
     CountsObservations,
     CountsWorldPlan,
     TrafficPlan,
-    faulty_error_rate,
+    counts_fails,
+    draw_latency_z,
+    jittered_rates,
+    metric_fails_counts,
     observe_counts,
     plan_traffic,
-    rate_delta_exceeds,
     tally_blast,
+    thinned_excess,
 )
 from canary_mc.engine.noise.draws import PRESENCE_VARIATE
 from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
+from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.model import Policy, Scenario, Service
+from canary_mc.model.metrics import QUANTILE_LEVELS, MetricCheck
 from canary_mc.model.rules import (
-    CumulativeChecksRule,
     FailureLimitRule,
     MsprtRule,
-    SprtRule,
     ThresholdRule,
     ZTestRule,
 )
@@ -59,8 +56,6 @@ from canary_mc.stats.tally import BlastTally
 
 COUNTS_HELD_KEY = content_key("canary-mc", "noise=counts", "held-schedule", "v1")
 """Stream name of the counts model drawn step by step with per-rollout traffic."""
-
-# Failure code of a step: bit 0 error, bit 1 latency, 4 = no data (only under no_data: fail).
 
 # --- latency evidence --------------------------------------------------------------------
 
@@ -94,6 +89,11 @@ def decide_counts_fixed(
 ) -> Outcomes:
     """Outcomes of ``failure_limit``, ``ztest`` or ``msprt`` on counts observations.
 
+    Each metric is judged alone (its own failure count, its own test) and the first
+    step where any metric fires decides. Under the statistical rules a step where a
+    metric has no data (a side served nothing) adds nothing to its statistic and is not
+    one of its looks.
+
     Parameters
     ----------
     obs : CountsObservations
@@ -106,46 +106,76 @@ def decide_counts_fixed(
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    from canary_mc.engine.rules.rules_gaussian import _failure_counts, _segments
-
     rule = policy.rule
-    no_data = obs.no_data
-    latency_delta = obs.canary_latency_ms - obs.baseline_latency_ms
     if isinstance(rule, FailureLimitRule):
-        failed_e = rate_delta_exceeds(
-            obs.canary_errors,
-            obs.canary_requests,
-            obs.baseline_errors,
-            obs.baseline_requests,
-            policy.error_threshold_exact,
-        )
-        with np.errstate(invalid="ignore"):
-            failed_l = latency_delta > policy.latency_threshold_ms
-        fire_e = _failure_counts(failed_e, rule, policy)
-        fire_l = _failure_counts(failed_l, rule, policy)
+        failed, no_data = counts_fails(obs, world, policy)
+        fires = [failure_counts(f, rule, policy) for f in failed]
     elif isinstance(rule, ZTestRule | MsprtRule):
-        fire_e = np.zeros(no_data.shape, dtype=bool)
-        fire_l = np.zeros(no_data.shape, dtype=bool)
-        var_l = latency_metric_variance(obs.canary_requests[0], world) + latency_metric_variance(
-            obs.baseline_requests[0], world
-        )
-        for a, b in _segments(rule.scope, policy):
-            z_e, r_e = counts_z(obs, a, b, rule)
-            z_l, r_l = latency_z(latency_delta[:, a:b], var_l[a:b], rule)
-            fire_e[:, a:b] = _sum_fires(z_e, r_e, rule)
-            fire_l[:, a:b] = _sum_fires(z_l, r_l, rule)
+        fires, no_data = [], None
+        for limits in policy.metrics:
+            fire, has = metric_sum_fires(obs, world, limits.check, rule, policy)
+            fires.append(fire)
+            if policy.no_data == "fail":
+                no_data = ~has if no_data is None else (no_data | ~has)
     else:
         raise ValueError(f"policy.rule: no counts kernel for kind {rule.kind!r}")
-    code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
-    if policy.no_data == "fail":
-        code[no_data] = 4
-    return first_coded_failure(code, policy)
+    return first_coded_failure(metric_codes(fires, no_data), policy)
+
+
+def metric_sum_fires(
+    obs: CountsObservations,
+    world: CountsWorldPlan,
+    check: MetricCheck,
+    rule: ZTestRule | MsprtRule,
+    policy: PolicyPlan,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where one metric's z-test or mSPRT fires, over each analysis (stage or rollout).
+
+    Rates: the pooled two-proportion z (:func:`counts_z`); latency: the standardised sum
+    of latency-statistic differences (:func:`latency_z`); gauges: the same with each
+    step's null variance ``2 sigma^2`` (both sides measured). The sign follows the
+    metric's bad direction (:func:`stat_sign`).
+
+    Returns
+    -------
+    fires : ndarray of bool, shape (n_rollouts, n_steps)
+    has_data : ndarray of bool, shape (n_steps,)
+    """
+    cn, bn = obs.canary_requests[0], obs.baseline_requests[0]
+    have = (cn > 0) & (bn > 0)
+    sign = stat_sign(check)
+    fire = np.zeros(obs.canary_errors.shape, dtype=bool)
+    if check.signal == "latency":
+        stat_world = world.with_stat(world.stat_of(check))
+        canary, baseline = obs.latency(world.stat_of(check), world.default_stat)
+        delta = sign * (canary - baseline)
+        variance = latency_metric_variance(cn, stat_world) + latency_metric_variance(bn, stat_world)
+    elif check.signal == "gauge":
+        canary, baseline = obs.gauges[check.name]
+        delta = sign * (canary - baseline)
+        sd = dict((name, sd) for name, _, sd in world.gauges)[check.name]
+        variance = np.where(have, 2.0 * sd * sd, np.inf)
+    for a, b in segments(rule.scope, policy):
+        if check.signal == "rate":
+            z, r = counts_z(obs, a, b, rule, have[a:b])
+            z = sign * z
+        else:
+            z, r = latency_z(delta[:, a:b], variance[a:b], rule)
+        fire[:, a:b] = _sum_fires(z, r, rule, have[a:b])
+    return fire, have
 
 
 def counts_z(
-    obs: CountsObservations, a: int, b: int, rule: ZTestRule | MsprtRule
+    obs: CountsObservations,
+    a: int,
+    b: int,
+    rule: ZTestRule | MsprtRule,
+    have: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pooled two-proportion z on counts accumulated over steps ``[a, b)``.
+
+    Only steps where both sides served requests (``have``, shape ``(b - a,)``) are
+    accumulated: a step without a baseline adds nothing to either side's counts.
 
     ``Z_k = (E_c/N_c - E_b/N_b) / sqrt(p (1 - p) (1/N_c + 1/N_b))`` with the pooled
     ``p = (E_c + E_b) / (N_c + N_b)``; NaN where it is undefined (no data yet, or
@@ -158,10 +188,15 @@ def counts_z(
     -------
     z, r : ndarray of float64, shape (n_rollouts, b - a)
     """
-    ec = np.cumsum(obs.canary_errors[:, a:b], axis=1).astype(np.float64)
-    nc = np.cumsum(obs.canary_requests[:, a:b], axis=1).astype(np.float64)
-    eb = np.cumsum(obs.baseline_errors[:, a:b], axis=1).astype(np.float64)
-    nb = np.cumsum(obs.baseline_requests[:, a:b], axis=1).astype(np.float64)
+    if have is None:
+        have = (obs.canary_requests[0, a:b] > 0) & (obs.baseline_requests[0, a:b] > 0)
+
+    def running(x: np.ndarray) -> np.ndarray:
+        kept = x[:, a:b] if have.all() else np.where(have, x[:, a:b], 0)
+        return np.cumsum(kept, axis=1).astype(np.float64)
+
+    ec, nc = running(obs.canary_errors), running(obs.canary_requests)
+    eb, nb = running(obs.baseline_errors), running(obs.baseline_requests)
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = (ec + eb) / (nc + nb)
         inv = 1.0 / nc + 1.0 / nb
@@ -204,15 +239,25 @@ def latency_z(
     return z, np.broadcast_to(r, z.shape)
 
 
-def _sum_fires(z: np.ndarray, r: np.ndarray, rule: ZTestRule | MsprtRule) -> np.ndarray:
+def _sum_fires(
+    z: np.ndarray, r: np.ndarray, rule: ZTestRule | MsprtRule, have: np.ndarray
+) -> np.ndarray:
     """Fire where ``Z_k > c_k`` (ztest) or the normal-mixture likelihood ratio
-    ``(1 + r)^(-1/2) exp(r Z^2 / (2 (1 + r)))`` reaches ``1/alpha`` with ``Z > 0`` (msprt)."""
+    ``(1 + r)^(-1/2) exp(r Z^2 / (2 (1 + r)))`` reaches ``1/alpha`` with ``Z > 0`` (msprt).
+
+    Only steps with data (``have``, shape ``(K,)``) are looks: the ``k``-th of them is
+    tested against ``c_k`` of ``sum(have)`` looks; the others never fire.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         if isinstance(rule, ZTestRule):
-            c = np.asarray(critical_values(rule.correction, z.shape[1], rule.alpha))
-            return z > c
+            n_looks = int(have.sum())
+            if n_looks == 0:
+                return np.zeros(z.shape, dtype=bool)
+            c = np.asarray(critical_values(rule.correction, n_looks, rule.alpha))
+            look = np.maximum(np.cumsum(have) - 1, 0)
+            return (z > c[look]) & have
         log_lr = -0.5 * np.log1p(r) + r * z * z / (2.0 * (1.0 + r))
-        return (z > 0) & (log_lr >= math.log(1.0 / rule.alpha))
+        return (z > 0) & (log_lr >= math.log(1.0 / rule.alpha)) & have
 
 
 # --- outcome-dependent schedule --------------------------------------------------------------
@@ -253,6 +298,33 @@ class HeldStepDraws:
     canary_latency_z: np.ndarray
     baseline_latency_z: np.ndarray
     presence_u: np.ndarray
+    extra_latency_z: dict[str, tuple[np.ndarray, np.ndarray]]
+    gauge_z: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+HELD_VARIATES = (
+    "error-common",
+    "error-canary-jitter",
+    "error-baseline-jitter",
+    "canary-errors",
+    "baseline-errors",
+    "canary-latency",
+    "baseline-latency",
+    "excess-errors",
+    PRESENCE_VARIATE,
+)
+"""The held schedule's variates (each its own generator per block)."""
+
+
+def held_variates(world: CountsWorldPlan) -> tuple[str, ...]:
+    """Every variate a block of the held schedule draws: the seed's, then one pair per
+    extra latency statistic and per gauge (so adding one changes no other stream)."""
+    extra = [f"{side}-latency:{stat}" for stat in world.extra_stats for side in SIDES]
+    extra += [f"{side}-gauge:{name}" for name, _, _ in world.gauges for side in SIDES]
+    return HELD_VARIATES + tuple(extra)
+
+
+SIDES = ("canary", "baseline")
 
 
 def draw_held_step(
@@ -263,44 +335,35 @@ def draw_held_step(
 ) -> HeldStepDraws:
     """Draw one step of a whole block, with each rollout's own request counts.
 
-    Same distributions as :func:`canary_mc.engine.counts.draw_counts` (lognormal rate
-    jitter, binomial errors, exact order-statistic or normal latency metric).
+    Same distributions, and the same helpers, as
+    :func:`canary_mc.engine.noise.counts.draw_counts` (lognormal rate jitter, binomial
+    errors, exact order-statistic or normal latency metric, normal gauges).
     """
     size = canary_requests.shape
-    canary_log, baseline_log = np.zeros(size), np.zeros(size)
-    if world.common_sigma > 0:
-        s = world.common_sigma
-        common = s * rng["error-common"].standard_normal(size) - s * s / 2
-        canary_log += common
-        baseline_log += common
-    if world.own_sigma > 0:
-        s = world.own_sigma
-        canary_log += s * rng["error-canary-jitter"].standard_normal(size) - s * s / 2
-        baseline_log += s * rng["error-baseline-jitter"].standard_normal(size) - s * s / 2
-    healthy_rate = np.minimum(world.error_rate * np.exp(canary_log), 1.0)
-    baseline_rate = np.minimum(world.error_rate * np.exp(baseline_log), 1.0)
+    healthy_rate, baseline_rate = jittered_rates(rng.__getitem__, world, size)
     return HeldStepDraws(
         healthy_rate=healthy_rate,
         healthy_canary_errors=rng["canary-errors"].binomial(canary_requests, healthy_rate),
         baseline_errors=rng["baseline-errors"].binomial(baseline_requests, baseline_rate),
-        canary_latency_z=_latency_z(rng["canary-latency"], canary_requests, world),
-        baseline_latency_z=_latency_z(rng["baseline-latency"], baseline_requests, world),
+        canary_latency_z=draw_latency_z(
+            rng["canary-latency"], canary_requests, world.quantile, size
+        ),
+        baseline_latency_z=draw_latency_z(
+            rng["baseline-latency"], baseline_requests, world.quantile, size
+        ),
         presence_u=rng[PRESENCE_VARIATE].random(size),
+        extra_latency_z={
+            stat: tuple(
+                draw_latency_z(rng[f"{side}-latency:{stat}"], n, QUANTILE_LEVELS.get(stat), size)
+                for side, n in zip(SIDES, (canary_requests, baseline_requests), strict=True)
+            )
+            for stat in world.extra_stats
+        },
+        gauge_z={
+            name: tuple(rng[f"{side}-gauge:{name}"].standard_normal(size) for side in SIDES)
+            for name, _, _ in world.gauges
+        },
     )
-
-
-def _latency_z(rng: np.random.Generator, requests: np.ndarray, world: CountsWorldPlan):
-    if world.quantile is None:
-        z = rng.standard_normal(requests.shape)
-    else:
-        n = np.maximum(requests, 1)
-        k = -((-world.quantile.numerator * n) // world.quantile.denominator)
-        g_low = rng.standard_gamma(k.astype(np.float64))
-        g_high = rng.standard_gamma((n + 1 - k).astype(np.float64))
-        total = g_low + g_high
-        low = g_low / total
-        z = np.where(low < 0.5, normal_quantile(low), -normal_quantile(g_high / total))
-    return np.where(requests == 0, np.nan, z)
 
 
 @dataclass(frozen=True)
@@ -330,20 +393,23 @@ def simulate_counts_held(
 ) -> dict[str, tuple[Outcomes, BlastTally, HeldRecord | None]]:
     """Rollouts ``[start, stop)`` of ``cumulative_checks`` or ``sprt`` on the counts model.
 
+    Each 4,096-rollout block runs whole through :func:`~canary_mc.engine.rules.held.run_held`
+    with a :class:`CountsHeldObserver` (a short last block is cut afterwards).
+
     Returns
     -------
     dict of str to (Outcomes, BlastTally, HeldRecord or None)
         Per scenario; outcomes of shape ``(stop - start,)``.
     """
-    from canary_mc.engine.rules.rules_gaussian import HeldFault
-
     traffic = stage_traffic(policy, service)
     out = {}
     for name, scenario in scenarios.items():
         fault = HeldFault.of(policy, scenario)
         parts = []
         for block, lo, hi in blocks_of(start, stop):
-            full = _held_block(seed, block, world, policy_plan, traffic, fault, record)
+            observer = CountsHeldObserver(seed, block, world, policy_plan, traffic, fault, record)
+            outcomes = run_held(policy_plan, fault, BLOCK_ROLLOUTS, observer)
+            full = (outcomes, observer.served, observer.excess_total, observer.record())
             first = block * BLOCK_ROLLOUTS
             parts.append(tuple(_rows(x, lo - first, hi - first) for x in full))
         outcomes = Outcomes(
@@ -374,79 +440,73 @@ def _rows(x, lo: int, hi: int):
     return type(x)(**{f: getattr(x, f)[lo:hi] for f in x.__dataclass_fields__})
 
 
-def _held_block(
-    seed: int,
-    block: int,
-    world: CountsWorldPlan,
-    policy: PolicyPlan,
-    traffic: TrafficPlan,
-    fault,
-    record: bool,
-):
-    """One whole block of rollouts with a stage pointer each, on counts drawn per step."""
-    rule = policy.rule
-    n = BLOCK_ROLLOUTS
-    variates = (
-        "error-common",
-        "error-canary-jitter",
-        "error-baseline-jitter",
-        "canary-errors",
-        "baseline-errors",
-        "canary-latency",
-        "baseline-latency",
-        "excess-errors",
-        PRESENCE_VARIATE,
-    )
-    rng = {v: block_rng(seed, COUNTS_HELD_KEY, block, v) for v in variates}
-    first_steps = np.flatnonzero(policy.step_in_stage == 0)
-    n_stages = first_steps.shape[0]
-    duration = np.bincount(policy.stage_index, minlength=n_stages)
-    limit_exact = [policy.error_threshold_exact[j] for j in first_steps]
-    limit_l = policy.latency_threshold_ms[first_steps]
-    scenario = fault.scenario
+def _select(obs: CountsObservations, rows: np.ndarray) -> CountsObservations:
+    """The observations of some rollouts (rows of every array, dicts of pairs too)."""
+    pick = {}
+    for f in CountsObservations.__dataclass_fields__:
+        value = getattr(obs, f)
+        if isinstance(value, dict):
+            pick[f] = {k: (c[rows], b[rows]) for k, (c, b) in value.items()}
+        else:
+            pick[f] = value[rows]
+    return CountsObservations(**pick)
 
-    stage = np.zeros(n, dtype=np.int64)
-    active = np.ones(n, dtype=bool)
-    onset = np.full(n, fault.onset_step if fault.onset_stage == 0 else -1, dtype=np.int64)
-    decision_step = np.full(n, -1, dtype=np.int64)
-    decision_stage = np.full(n, -1, dtype=np.int64)
-    reason = np.zeros(n, dtype=np.int8)
-    steps_run = np.full(n, policy.max_steps, dtype=np.int64)
-    in_stage = np.zeros(n, dtype=np.int64)
-    failed = np.zeros(n, dtype=np.int64)
-    llr_e, llr_l = np.zeros(n), np.zeros(n)
-    accepted_e, accepted_l = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    served = np.zeros(n, dtype=np.int64)
-    excess_total = np.zeros(n, dtype=np.int64)
-    shape = (n, policy.max_steps)
-    rec = (
-        {
-            "canary_errors": np.zeros(shape, np.int64),
-            "canary_requests": np.zeros(shape, np.int64),
-            "baseline_errors": np.zeros(shape, np.int64),
-            "baseline_requests": np.zeros(shape, np.int64),
-            "canary_latency_ms": np.full(shape, np.nan),
-            "baseline_latency_ms": np.full(shape, np.nan),
-        }
-        if record
-        else None
-    )
-    if isinstance(rule, SprtRule):
-        a_bound = math.log((1.0 - rule.beta) / rule.alpha)
-        b_bound = math.log(rule.beta / (1.0 - rule.alpha))
-        p0 = world.error_rate
-        p1 = min(p0 + rule.min_error_increase, 1.0)
-        log_fail = math.log(p1 / p0) if p0 > 0 else math.inf
-        log_pass = math.log1p(-p1) - math.log1p(-p0) if p1 < 1 else -math.inf
 
-    for t in range(policy.max_steps):
-        # Draw every step of the whole block (finished rollouts too): the streams then
-        # advance identically whatever happened, and chunking cannot change them.
-        s = np.minimum(stage, n_stages - 1)
-        cn = traffic.canary_requests[t, s]
-        bn = traffic.baseline_requests[t, s]
-        draws = draw_held_step(rng, world, cn, bn)
-        present, since = fault.present(t, s, onset, draws.presence_u)
+class CountsHeldObserver:
+    """One whole block of the held schedule on counts drawn step by step.
+
+    At the rollouts' ``t``-th step each rollout serves its own stage's traffic: the
+    block draws every variate of that step for all its rollouts (finished ones too, so
+    streams advance identically whatever happened and chunking cannot change them),
+    adds the fault's errors by thinning, and observes every metric.
+    """
+
+    keep_drawing = True
+
+    def __init__(
+        self,
+        seed: int,
+        block: int,
+        world: CountsWorldPlan,
+        policy: PolicyPlan,
+        traffic: TrafficPlan,
+        fault: HeldFault,
+        record: bool,
+    ) -> None:
+        self.rng = {v: block_rng(seed, COUNTS_HELD_KEY, block, v) for v in held_variates(world)}
+        self.world, self.policy, self.traffic, self.fault = world, policy, traffic, fault
+        n = BLOCK_ROLLOUTS
+        self.served = np.zeros(n, dtype=np.int64)
+        self.excess_total = np.zeros(n, dtype=np.int64)
+        shape = (n, policy.max_steps)
+        self.rec = (
+            {
+                "canary_errors": np.zeros(shape, np.int64),
+                "canary_requests": np.zeros(shape, np.int64),
+                "baseline_errors": np.zeros(shape, np.int64),
+                "baseline_requests": np.zeros(shape, np.int64),
+                "canary_latency_ms": np.full(shape, np.nan),
+                "baseline_latency_ms": np.full(shape, np.nan),
+            }
+            if record
+            else None
+        )
+        n_stages = int(policy.stage_index.max()) + 1
+        self.stage_limits = [
+            [_stage_slice(limits, k) for k in range(n_stages)] for limits in policy.metrics
+        ]
+
+    def record(self) -> HeldRecord | None:
+        return None if self.rec is None else HeldRecord(**self.rec)
+
+    def step(
+        self, t: int, stage: np.ndarray, onset: np.ndarray, active: np.ndarray
+    ) -> StepEvidence:
+        world, fault, scenario = self.world, self.fault, self.fault.scenario
+        cn = self.traffic.canary_requests[t, stage]
+        bn = self.traffic.baseline_requests[t, stage]
+        draws = draw_held_step(self.rng, world, cn, bn)
+        present, since = fault.present(t, stage, onset, draws.presence_u)
         step_fault = FaultPlan(
             active=present,
             error_delta=np.where(
@@ -461,18 +521,23 @@ def _held_block(
             latency_factor=np.where(present, scenario.latency_factor, 1.0),
             tail_only=scenario.latency_tail_only,
             intermittent_q=1.0,
+            gauge_delta={
+                name: np.where(present, (f.delta or 0.0) + (f.ramp_per_step or 0.0) * since, 0.0)
+                for name, f in scenario.faults.items()
+            },
+            gauge_relative={
+                name: np.where(present, f.relative or 0.0, 0.0)
+                for name, f in scenario.faults.items()
+            },
         )
-        # Excess errors by thinning, as draw_counts does (exactly Bin(n, p') in total).
-        healthy = draws.healthy_rate
-        extra = faulty_error_rate(healthy, step_fault, present) - healthy
-        adding = extra >= 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            prob = np.where(adding, extra / (1.0 - healthy), -extra / healthy)
-        prob = np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
-        trials = np.where(adding, cn - draws.healthy_canary_errors, draws.healthy_canary_errors)
-        changed = rng["excess-errors"].binomial(trials, prob)
-        excess = np.where(adding, changed, -changed)
-
+        excess = thinned_excess(
+            self.rng["excess-errors"],
+            draws.healthy_rate,
+            draws.healthy_canary_errors,
+            cn,
+            step_fault,
+            present,
+        )
         step_world = replace(world, traffic=TrafficPlan(cn[:, None], bn[:, None]))
         column = {
             k: getattr(draws, k)[:, None]
@@ -485,95 +550,112 @@ def _held_block(
             )
         }
         obs = observe_counts(
-            CountsDraws(presence_u=None, **column),
+            CountsDraws(
+                presence_u=None,
+                extra_latency_z={
+                    k: (c[:, None], b[:, None]) for k, (c, b) in draws.extra_latency_z.items()
+                },
+                gauge_z={k: (c[:, None], b[:, None]) for k, (c, b) in draws.gauge_z.items()},
+                **column,
+            ),
             excess[:, None],
             step_world,
-            FaultPlan(**{**step_fault.__dict__, **_columns(step_fault)}),
+            _columns(step_fault),
         )
-        ce, be = obs.canary_errors[:, 0], obs.baseline_errors[:, 0]
-        cl, bl = obs.canary_latency_ms[:, 0], obs.baseline_latency_ms[:, 0]
-        no_data = (cn == 0) | (bn == 0)
-        if rec is not None:
-            for key, value in (
-                ("canary_errors", ce),
-                ("canary_requests", cn),
-                ("baseline_errors", be),
-                ("baseline_requests", bn),
-                ("canary_latency_ms", cl),
-                ("baseline_latency_ms", bl),
-            ):
-                rec[key][active, t] = value[active]
-        served += np.where(active, cn, 0)
-        excess_total += np.where(active, excess, 0)
+        if self.rec is not None:
+            for key in self.rec:
+                value = getattr(obs, key)[:, 0]
+                self.rec[key][active, t] = value[active]
+        self.served += np.where(active, cn, 0)
+        self.excess_total += np.where(active, excess, 0)
+        if self.policy.rule.kind == "cumulative_checks":
+            return self._checks(obs, stage)
+        return self._evidence(obs, cn, bn)
 
-        fail_no_data = active & no_data & (policy.no_data == "fail")
-        with np.errstate(invalid="ignore"):
-            lat_delta = cl - bl
-        if isinstance(rule, CumulativeChecksRule):
-            fire_e = np.zeros(n, dtype=bool)
-            for k in range(n_stages):
-                rows = np.flatnonzero(s == k)
-                fire_e[rows] = rate_delta_exceeds(
-                    ce[rows, None], cn[rows, None], be[rows, None], bn[rows, None], [limit_exact[k]]
-                )[:, 0]
-            with np.errstate(invalid="ignore"):
-                fire_l = lat_delta > limit_l[s]
-            fire_e &= active
-            fire_l &= active
-            check_failed = fire_e | fire_l
-            failed += check_failed
-            back = (check_failed & (failed >= rule.threshold)) | fail_no_data
-            counts_as_pass = ~no_data | (policy.no_data == "pass")
-            passed = active & ~check_failed & ~fail_no_data & counts_as_pass
-            in_stage += passed
-            advance = passed & (in_stage == duration[s])
-        else:
-            in_stage += active
-            var_l = latency_metric_variance(cn, world) + latency_metric_variance(bn, world)
-            test_e = active & ~accepted_e & ~no_data
-            test_l = active & ~accepted_l & ~no_data
-            llr_e = np.where(test_e, llr_e + ce * log_fail + (cn - ce) * log_pass, llr_e)
-            d = rule.min_latency_increase_ms
+    def _checks(self, obs: CountsObservations, stage: np.ndarray) -> StepEvidence:
+        """Each metric's check at each rollout's own stage limits (exact for rates)."""
+        n = stage.shape[0]
+        fails, no_data = [], np.zeros(n, dtype=bool)
+        by_stage = [(k, np.flatnonzero(stage == k)) for k in np.unique(stage)]
+        for per_stage in self.stage_limits:
+            failed = np.zeros(n, dtype=bool)
+            for k, rows in by_stage:
+                f, has = metric_fails_counts(_select(obs, rows), per_stage[k], self.world)
+                failed[rows] = f[:, 0]
+                no_data[rows] |= ~has[:, 0]
+            fails.append(failed)
+        return StepEvidence(fails=fails, no_data=no_data)
+
+    def _evidence(self, obs: CountsObservations, cn: np.ndarray, bn: np.ndarray) -> StepEvidence:
+        """Each metric's log-likelihood-ratio increment (Wald's SPRT on counts)."""
+        rule, world = self.policy.rule, self.world
+        has = (cn > 0) & (bn > 0)
+        increments = []
+        for limits in self.policy.metrics:
+            check = limits.check
+            sign, d = stat_sign(check), sprt_effect(check, rule)
+            if check.signal == "rate":
+                log_fail, log_pass = _binomial_llr_terms(world.error_rate, sign * d)
+                ce = obs.canary_errors[:, 0]
+                increments.append(ce * log_fail + (cn - ce) * log_pass)
+                continue
+            if check.signal == "latency":
+                stat = world.stat_of(check)
+                canary, baseline = obs.latency(stat, world.default_stat)
+                stat_world = world.with_stat(stat)
+                var = latency_metric_variance(cn, stat_world) + latency_metric_variance(
+                    bn, stat_world
+                )
+            else:
+                canary, baseline = obs.gauges[check.name]
+                sd = dict((name, sd) for name, _, sd in world.gauges)[check.name]
+                var = 2.0 * sd * sd
             with np.errstate(invalid="ignore", divide="ignore"):
-                step_l = d / var_l * (lat_delta - d / 2.0)
-            llr_l = np.where(test_l, llr_l + step_l, llr_l)
-            fire_e = test_e & (llr_e >= a_bound)
-            fire_l = test_l & (llr_l >= a_bound)
-            accepted_e |= test_e & ~fire_e & (llr_e <= b_bound)
-            accepted_l |= test_l & ~fire_l & (llr_l <= b_bound)
-            back = fire_e | fire_l | fail_no_data
-            advance = active & ~back & ((accepted_e & accepted_l) | (in_stage == duration[s]))
+                x = canary[:, 0] - baseline[:, 0]
+                if sign < 0:
+                    x = -x
+                increments.append(d / var * (x - d / 2.0))
+        return StepEvidence(increments=increments, has_data=[has] * len(increments), no_data=~has)
 
-        decision_step[back] = t
-        decision_stage[back] = s[back]
-        reason[back] = np.where(
-            fire_e[back], REASON_ERROR, np.where(fire_l[back], REASON_LATENCY, REASON_NO_DATA)
-        )
-        steps_run[back] = t + 1
-        active &= ~back
-        stage += advance
-        in_stage[advance] = 0
-        llr_e[advance] = 0.0
-        llr_l[advance] = 0.0
-        accepted_e[advance] = False
-        accepted_l[advance] = False
-        onset[advance & (stage == fault.onset_stage)] = t + 1 + fault.onset_step
-        done = advance & (stage == n_stages)
-        steps_run[done] = t + 1
-        active &= ~done
+    def sprt_bounds(self, metric: int, looks: int) -> tuple[np.ndarray, np.ndarray]:
+        rule = self.policy.rule
+        a = math.log((1.0 - rule.beta) / rule.alpha)
+        b = math.log(rule.beta / (1.0 - rule.alpha))
+        return np.full(looks, a), np.full(looks, b)
 
-    outcomes = Outcomes(
-        rolled_back=decision_step >= 0,
-        decision_step=decision_step,
-        decision_stage=decision_stage,
-        reason=reason,
-        steps_run=steps_run,
+
+def _binomial_llr_terms(p0: float, change: float) -> tuple[float, float]:
+    """Per-error and per-success log-likelihood ratio of ``p1 = p0 + change`` (clipped
+    to [0, 1]) against ``p0``."""
+    p1 = min(max(p0 + change, 0.0), 1.0)
+    log_fail = math.log(p1 / p0) if p0 > 0 and p1 > 0 else (math.inf if p0 == 0 else -math.inf)
+    log_pass = math.log1p(-p1) - math.log1p(-p0) if p1 < 1 else -math.inf
+    return log_fail, log_pass
+
+
+def _stage_slice(limits: MetricLimits, k: int) -> MetricLimits:
+    """A metric's limits at stage ``k``, as a one-step plan."""
+    return MetricLimits(
+        check=limits.check,
+        max=limits.stage_max[k : k + 1],
+        min=limits.stage_min[k : k + 1],
+        max_exact=(limits.check.max_exact[k],),
+        min_exact=(limits.check.min_exact[k],),
+        stage_max=limits.stage_max,
+        stage_min=limits.stage_min,
     )
-    return outcomes, served, excess_total, None if rec is None else HeldRecord(**rec)
 
 
-def _columns(fault: FaultPlan) -> dict:
-    return {
-        k: getattr(fault, k)[:, None]
-        for k in ("active", "error_delta", "error_relative", "latency_delta_ms", "latency_factor")
-    }
+def _columns(fault: FaultPlan) -> FaultPlan:
+    """A step's per-rollout fault arrays as columns, shape ``(n, 1)``."""
+    return FaultPlan(
+        active=fault.active[:, None],
+        error_delta=fault.error_delta[:, None],
+        error_relative=fault.error_relative[:, None],
+        latency_delta_ms=fault.latency_delta_ms[:, None],
+        latency_factor=fault.latency_factor[:, None],
+        tail_only=fault.tail_only,
+        intermittent_q=fault.intermittent_q,
+        gauge_delta={k: v[:, None] for k, v in fault.gauge_delta.items()},
+        gauge_relative={k: v[:, None] for k, v in fault.gauge_relative.items()},
+    )

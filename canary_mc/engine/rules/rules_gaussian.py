@@ -20,23 +20,23 @@ checked against published values and closed forms in the tests.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.core.outcomes import (
-    REASON_ERROR,
-    REASON_LATENCY,
-    Outcomes,
-    first_coded_failure,
-)
+from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
 from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
 from canary_mc.engine.noise.draws import GaussianDraws
 from canary_mc.engine.rules.boundaries import critical_values
-from canary_mc.engine.rules.kernels import observe
-from canary_mc.model import Policy, Scenario
+from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
+from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
+from canary_mc.engine.rules.kernels import (
+    metric_fails,
+    metric_value,
+    observe,
+    signal_of_check,
+    signal_params,
+)
 from canary_mc.model.rules import (
-    CumulativeChecksRule,
     FailureLimitRule,
     MsprtRule,
     SprtRule,
@@ -83,98 +83,6 @@ def sprt_bounds(
     return reject, accept
 
 
-# --- a scenario's fault on an outcome-dependent schedule ---------------------------------
-
-
-@dataclass(frozen=True)
-class HeldFault:
-    """A scenario's fault when each rollout has its own stage pointer.
-
-    On the fixed schedule :func:`canary_mc.engine.schedule.plan_fault` lays the fault
-    out per step. When a rule can hold a stage or leave it early, the same definitions
-    are applied per rollout: the onset is ``onset_step`` steps after the rollout itself
-    reaches ``onset_stage``, a ramp counts steps from that onset, the load gate reads the
-    traffic of the rollout's current stage, and an intermittent fault is present at the
-    rollout's ``t``-th step when ``presence_u[:, t] < q``.
-
-    Attributes
-    ----------
-    onset_stage : int
-        0-based stage whose start (plus ``onset_step``) is the onset.
-    onset_step : int
-    stage_traffic_pct : ndarray of float64, shape (n_stages,)
-    scenario : Scenario
-    """
-
-    onset_stage: int
-    onset_step: int
-    stage_traffic_pct: np.ndarray
-    scenario: Scenario
-
-    @classmethod
-    def of(cls, policy: Policy, scenario: Scenario) -> HeldFault:
-        onset = 0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage)
-        return cls(
-            onset_stage=onset,
-            onset_step=scenario.onset_step,
-            stage_traffic_pct=np.array([s.traffic_pct for s in policy.stages], dtype=np.float64),
-            scenario=scenario,
-        )
-
-    @classmethod
-    def of_plans(cls, world: WorldPlan, policy: PolicyPlan) -> HeldFault:
-        scenario = world.scenario if world.scenario is not None else Scenario()
-        return cls(
-            onset_stage=world.onset_stage,
-            onset_step=scenario.onset_step,
-            stage_traffic_pct=policy.traffic_pct[policy.step_in_stage == 0],
-            scenario=scenario,
-        )
-
-    def present(
-        self, t: int, stage: np.ndarray, onset: np.ndarray, presence_t: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Where the fault is present at step ``t``, and steps since onset.
-
-        Parameters
-        ----------
-        t : int
-            The rollouts' step (each rollout's ``t``-th step).
-        stage, onset : ndarray of int64, shape (n_rollouts,)
-            Current stage (clipped to the last) and onset step (-1 before the onset
-            stage is reached).
-        presence_t : ndarray of float64, shape (n_rollouts,), or None
-        The presence uniforms of this step (needed if the fault is intermittent).
-
-        Returns
-        -------
-        present : ndarray of bool, shape (n_rollouts,)
-        since : ndarray of int64, shape (n_rollouts,)
-        """
-        scenario = self.scenario
-        since = t - onset
-        present = (onset >= 0) & (since >= 0)
-        if scenario.min_traffic_pct > 0:
-            present &= self.stage_traffic_pct[stage] >= scenario.min_traffic_pct
-        if scenario.intermittent_q < 1:
-            present &= presence_t < scenario.intermittent_q
-        return present, since
-
-    def gaussian_effects(
-        self, present: np.ndarray, since: np.ndarray, world: WorldPlan
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Additive effects on the error rate (fraction) and latency (ms), shape ``(n,)``,
-        evaluated in the same order as the fixed schedule and the scalar reference."""
-        scenario = self.scenario
-        error = scenario.error_delta + scenario.error_ramp_per_step * since
-        latency = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since
-        if scenario.error_relative != 0:
-            error = error + scenario.error_relative * world.error_rate
-        if scenario.latency_factor != 1:
-            latency = latency + (scenario.latency_factor - 1.0) * world.latency_ms
-        return np.where(present, error, 0.0), np.where(present, latency, 0.0)
-
-
 # --- dispatch ------------------------------------------------------------------------------
 
 
@@ -194,62 +102,22 @@ def decide_rule(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> O
         Arrays of shape ``(n_rollouts,)``.
     """
     rule = policy.rule
-    if isinstance(rule, CumulativeChecksRule | SprtRule):
-        return _decide_held(draws, world, policy)
+    if rule.kind in ("cumulative_checks", "sprt"):
+        observer = GaussianHeldObserver(draws, world, policy)
+        return run_held(policy, HeldFault.of_plans(world, policy), draws.n_rollouts, observer)
     obs = observe(draws, world)
     if isinstance(rule, FailureLimitRule):
-        fire_e = _failure_counts(obs.error_delta > policy.error_threshold, rule, policy)
-        fire_l = _failure_counts(obs.latency_delta_ms > policy.latency_threshold_ms, rule, policy)
+        fires = [failure_counts(f, rule, policy) for f in metric_fails(obs, world, policy)]
     elif isinstance(rule, ZTestRule | MsprtRule):
         bounds = ztest_bounds if isinstance(rule, ZTestRule) else msprt_bounds
-        fire_e = _sum_test(obs.error_delta, world.error_sigma, rule, bounds, policy)
-        fire_l = _sum_test(obs.latency_delta_ms, world.latency_sigma_ms, rule, bounds, policy)
+        fires = []
+        for limits in policy.metrics:
+            delta, _, sigma = signal_of_check(obs, world, limits.check)
+            sign = stat_sign(limits.check)
+            fires.append(_sum_test(delta if sign > 0 else -delta, sigma, rule, bounds, policy))
     else:
         raise ValueError(f"policy.rule: no kernel for kind {rule.kind!r}")
-    return _first_fire(fire_e, fire_l, policy)
-
-
-def _first_fire(fire_e: np.ndarray, fire_l: np.ndarray, policy: PolicyPlan) -> Outcomes:
-    """Outcomes from "metric fires at step" arrays of shape ``(n_rollouts, n_steps)``:
-    the first firing step decides; error wins a tie, as in the seed."""
-    code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
-    return first_coded_failure(code, policy)
-
-
-def _segments(scope: str, policy: PolicyPlan) -> list[tuple[int, int]]:
-    """Step ranges ``[a, b)`` of the analyses: one per stage, or the whole rollout."""
-    if scope == "rollout":
-        return [(0, policy.n_steps)]
-    starts = np.flatnonzero(policy.step_in_stage == 0).tolist()
-    return list(zip(starts, [*starts[1:], policy.n_steps], strict=True))
-
-
-# --- failure_limit (Argo Rollouts) -------------------------------------------------------
-
-
-def _failure_counts(failed: np.ndarray, rule: FailureLimitRule, policy: PolicyPlan) -> np.ndarray:
-    """Does the metric's failure count exceed ``failure_limit`` at each step?
-
-    ``failed`` has shape ``(n_rollouts, n_steps)``. Counts restart at each stage under
-    ``scope: stage``; with ``consecutive`` a pass also restarts them.
-    """
-    n_steps = policy.n_steps
-    step = np.arange(n_steps)
-    restart = (
-        np.full(n_steps, -1)
-        if rule.scope == "rollout"
-        else step - policy.step_in_stage - 1  # the step before the stage's first
-    )
-    if rule.consecutive:
-        # Length of the run of failures ending at each step: steps since the last pass.
-        last_pass = np.where(failed, -1, step)
-        np.maximum.accumulate(last_pass, axis=1, out=last_pass)
-        count = step - np.maximum(last_pass, restart)
-    else:
-        total = np.cumsum(failed, axis=1, dtype=np.int64)
-        before = np.where(restart >= 0, total[:, np.maximum(restart, 0)], 0)
-        count = total - before
-    return count > rule.failure_limit
+    return first_coded_failure(metric_codes(fires), policy)
 
 
 # --- ztest and msprt: boundaries on running sums --------------------------------------------
@@ -260,7 +128,7 @@ def _sum_test(
 ) -> np.ndarray:
     """Fire where the analysis's running sum of deltas crosses ``sigma * bound``."""
     fire = np.empty(delta.shape, dtype=bool)
-    for a, b in _segments(rule.scope, policy):
+    for a, b in segments(rule.scope, policy):
         running = np.cumsum(delta[:, a:b], axis=1)
         limit = sigma * np.asarray(bounds(rule, b - a))
         fire[:, a:b] = (
@@ -271,99 +139,59 @@ def _sum_test(
     return fire
 
 
-# --- cumulative_checks (Flagger) and sprt: a stage pointer per rollout ---------------------
+# --- cumulative_checks (Flagger) and sprt: the held-schedule engine's Gaussian observer ---
 
 
-def _decide_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
-    rule = policy.rule
-    n = draws.n_rollouts
-    first_steps = np.flatnonzero(policy.step_in_stage == 0)
-    n_stages = first_steps.shape[0]
-    duration = np.bincount(policy.stage_index, minlength=n_stages)
-    limit_e = policy.error_threshold[first_steps]
-    limit_l = policy.latency_threshold_ms[first_steps]
+class GaussianHeldObserver:
+    """The rollouts' ``t``-th step on Gaussian draws: column ``t`` of every draw, the
+    fault at each rollout's own stage (:class:`HeldFault`), clamped deltas."""
 
-    fault = HeldFault.of_plans(world, policy)
+    keep_drawing = False
 
-    def presence(t: int) -> np.ndarray | None:
-        return None if draws.presence_u is None else draws.presence_u[:, t]
+    def __init__(self, draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> None:
+        self.draws, self.world, self.policy = draws, world, policy
+        self.fault = HeldFault.of_plans(world, policy)
 
-    stage = np.zeros(n, dtype=np.int64)
-    active = np.ones(n, dtype=bool)
-    onset = np.full(n, fault.onset_step if fault.onset_stage == 0 else -1, dtype=np.int64)
-    decision_step = np.full(n, -1, dtype=np.int64)
-    decision_stage = np.full(n, -1, dtype=np.int64)
-    reason = np.zeros(n, dtype=np.int8)
-    steps_run = np.zeros(n, dtype=np.int64)
-    in_stage = np.zeros(n, dtype=np.int64)  # passes (cumulative) or looks (sprt) in stage
-    failed = np.zeros(n, dtype=np.int64)
-    sum_e, sum_l = np.zeros(n), np.zeros(n)
-    accepted_e, accepted_l = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    if isinstance(rule, SprtRule):
-        looks = int(duration.max())
-        reject_e, accept_e = map(
-            np.asarray, sprt_bounds(rule, world.error_sigma, rule.min_error_increase, looks)
+    def step(
+        self, t: int, stage: np.ndarray, onset: np.ndarray, active: np.ndarray
+    ) -> StepEvidence:
+        draws, world, fault = self.draws, self.world, self.fault
+        presence = None if draws.presence_u is None else draws.presence_u[:, t]
+        present, since = fault.present(t, stage, onset, presence)
+        effect_e, effect_l = fault.gaussian_effects(present, since, world)
+        signals = {
+            "rate": np.maximum(
+                effect_e + world.error_sigma * draws.error_z[:, t], -world.error_rate
+            ),
+            "latency": np.maximum(
+                effect_l + world.latency_sigma_ms * draws.latency_z[:, t], -world.latency_ms
+            ),
+        }
+        for name, z in draws.gauge_z.items():
+            mean, sigma = world.gauges[name]
+            signals[name] = fault.gauge_effect(name, mean, present, since) + sigma * z[:, t]
+        deltas = [
+            signals[limits.check.name if limits.check.kind == "gauge" else limits.check.signal]
+            for limits in self.policy.metrics
+        ]
+        if self.policy.rule.kind == "cumulative_checks":
+            fails = []
+            for limits, delta in zip(self.policy.metrics, deltas, strict=True):
+                base, _ = signal_params(world, limits.check)
+                value = metric_value(delta, base, limits.check, clamp=False)
+                fails.append(limits.fails(value, stage))
+            return StepEvidence(fails=fails)
+        return StepEvidence(
+            increments=[
+                delta if stat_sign(limits.check) > 0 else -delta
+                for limits, delta in zip(self.policy.metrics, deltas, strict=True)
+            ]
         )
-        reject_l, accept_l = map(
-            np.asarray,
-            sprt_bounds(rule, world.latency_sigma_ms, rule.min_latency_increase_ms, looks),
+
+    def sprt_bounds(self, metric: int, looks: int) -> tuple[np.ndarray, np.ndarray]:
+        check = self.policy.metrics[metric].check
+        _, sigma = signal_params(self.world, check)
+        reject, accept = sprt_bounds(
+            self.policy.rule, sigma, sprt_effect(check, self.policy.rule), looks
         )
-
-    for t in range(policy.max_steps):
-        if not active.any():
-            break
-        s = np.minimum(stage, n_stages - 1)
-        effect_e, effect_l = fault.gaussian_effects(*fault.present(t, s, onset, presence(t)), world)
-        x_e = np.maximum(effect_e + world.error_sigma * draws.error_z[:, t], -world.error_rate)
-        x_l = np.maximum(
-            effect_l + world.latency_sigma_ms * draws.latency_z[:, t], -world.latency_ms
-        )
-
-        if isinstance(rule, CumulativeChecksRule):
-            fire_e = active & (x_e > limit_e[s])
-            fire_l = active & (x_l > limit_l[s])
-            check_failed = fire_e | fire_l
-            failed += check_failed
-            back = check_failed & (failed >= rule.threshold)
-            passed = active & ~check_failed
-            in_stage += passed
-            advance = passed & (in_stage == duration[s])
-        else:
-            in_stage += active
-            look = np.minimum(in_stage, looks) - 1
-            test_e = active & ~accepted_e
-            test_l = active & ~accepted_l
-            sum_e = np.where(test_e, sum_e + x_e, sum_e)
-            sum_l = np.where(test_l, sum_l + x_l, sum_l)
-            fire_e = test_e & (sum_e >= reject_e[look])
-            fire_l = test_l & (sum_l >= reject_l[look])
-            accepted_e |= test_e & ~fire_e & (sum_e <= accept_e[look])
-            accepted_l |= test_l & ~fire_l & (sum_l <= accept_l[look])
-            back = fire_e | fire_l
-            advance = active & ~back & ((accepted_e & accepted_l) | (in_stage == duration[s]))
-
-        decision_step[back] = t
-        decision_stage[back] = s[back]
-        reason[back] = np.where(fire_e[back], REASON_ERROR, REASON_LATENCY)
-        steps_run[back] = t + 1
-        active &= ~back
-
-        stage += advance
-        in_stage[advance] = 0
-        if isinstance(rule, SprtRule):
-            sum_e[advance] = 0.0
-            sum_l[advance] = 0.0
-            accepted_e[advance] = False
-            accepted_l[advance] = False
-        onset[advance & (stage == fault.onset_stage)] = t + 1 + fault.onset_step
-        done = advance & (stage == n_stages)
-        steps_run[done] = t + 1
-        active &= ~done
-
-    return Outcomes(
-        rolled_back=decision_step >= 0,
-        decision_step=decision_step,
-        decision_stage=decision_stage,
-        reason=reason,
-        steps_run=steps_run,
-    )
+        return np.asarray(reject), np.asarray(accept)
