@@ -29,6 +29,7 @@ from canary_mc.engine.rules.mannwhitney import counts_samples, decide_mannwhitne
 from canary_mc.engine.rules.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
+from canary_mc.model.experiment import unchecked_metrics
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
 from canary_mc.stats.tally import BlastTally, Tally
 
@@ -184,7 +185,9 @@ def estimate_experiment(
 ) -> ExperimentEstimate:
     """Rates and intervals of an experiment from its per-scenario tallies."""
     scenarios = experiment.evaluated_scenarios
+    stage_names = experiment.policy.stage_names
     return ExperimentEstimate(
+        unchecked=tuple((stage_names[i], m) for i, m in unchecked_metrics(experiment)),
         experiment=experiment.name,
         seed=experiment.seed if seed is None else seed,
         n_rollouts=next(iter(tallies.values())).n_rollouts,

@@ -328,23 +328,34 @@ def _requests_per_step(rps: Any, interval: Any) -> int | None:
     return math.floor(exact_decimal(rps) * seconds + Fraction(1, 2))
 
 
+def unchecked_metrics(experiment: Experiment) -> tuple[tuple[int, str], ...]:
+    """``(stage index, metric name)`` of every ``delta`` or ``ratio`` metric at a stage
+    where the baseline serves no requests (counts model, ``baseline: rest``, 100%
+    traffic): it has nothing to compare the canary with there, so it is never checked."""
+    service, policy = experiment.service, experiment.policy
+    if experiment.noise.model != "counts" or service.baseline != "rest":
+        return ()
+    return tuple(
+        (i, check.name)
+        for i, stage in enumerate(policy.stages)
+        if stage.traffic_pct >= 100
+        for check in policy.checks
+        if check.needs_baseline
+    )
+
+
 @caveat_check
 def _unchecked_without_baseline(experiment: Experiment) -> Iterator[Caveat]:
     """A ``delta`` or ``ratio`` metric at a stage where the baseline serves nothing."""
-    service, policy = experiment.service, experiment.policy
-    if experiment.noise.model != "counts" or service.baseline != "rest":
-        return
-    for i, stage in enumerate(policy.stages):
-        if stage.traffic_pct < 100:
-            continue
-        for check in policy.checks:
-            if not check.needs_baseline:
-                continue
-            yield Caveat(
-                ("policy", "stages", i, "traffic_pct"),
-                f"stage {stage.name!r}: metric {check.name!r} (compare: {check.compare}) is "
-                f"not checked here: at {stage.traffic_pct:g}% traffic with baseline: rest "
-                "the baseline serves no requests, so there is nothing to compare the canary "
-                "with (steps without data decide as policy.no_data says). Use compare: "
-                "absolute for a limit on the canary alone, or service.baseline: matched",
-            )
+    policy = experiment.policy
+    checks = {check.name: check for check in policy.checks}
+    for i, name in unchecked_metrics(experiment):
+        stage, check = policy.stages[i], checks[name]
+        yield Caveat(
+            ("policy", "stages", i, "traffic_pct"),
+            f"stage {stage.name!r}: metric {check.name!r} (compare: {check.compare}) is "
+            f"not checked here: at {stage.traffic_pct:g}% traffic with baseline: rest "
+            "the baseline serves no requests, so there is nothing to compare the canary "
+            "with (steps without data decide as policy.no_data says). Use compare: "
+            "absolute for a limit on the canary alone, or service.baseline: matched",
+        )
