@@ -35,7 +35,7 @@ from canary_mc.engine.noise.counts import (
     plan_counts_world,
 )
 from canary_mc.engine.noise.draws import draw_gaussian
-from canary_mc.engine.rules.kernels import rollout_outcomes
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes
 from canary_mc.model import CountsNoise, Experiment, GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.metrics import Gauge, Limits, Metric, MetricFault

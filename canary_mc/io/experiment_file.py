@@ -29,7 +29,7 @@ from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
 from canary_mc.model.rules import RULE_KINDS
 from canary_mc.model.sweep import AXIS_TAGS, Sweep, axis_values
-from canary_mc.sweep.grid import GridPoint, PathError, assign, expand, resolve_path
+from canary_mc.io.grid import GridPoint, PathError, assign, expand, resolve_path
 
 
 def load_experiment(path: str | Path) -> Experiment:
