@@ -368,8 +368,14 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
         and noise.get("model") == "counts"
         and isinstance(service, dict)
         and "requests_per_step" not in service
+        and "requests_per_second" not in service
     ):
-        found.append((("service", "requests_per_step"), "required by noise.model: counts"))
+        found.append(
+            (
+                ("service", "requests_per_step"),
+                "required by noise.model: counts (or requests_per_second)",
+            )
+        )
     policy = document.get("policy")
     stages = policy.get("stages") if isinstance(policy, dict) else None
     if not isinstance(stages, list):
