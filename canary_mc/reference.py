@@ -233,7 +233,11 @@ def reference_counts_rollout(
     def latencies(stat: str, step: int, n_canary: int, n_baseline: int, present: bool, k: int):
         suffix = "" if stat == noise.latency_metric else f":{stat}"
         z = draws[f"canary_latency_z{suffix}"][step]
-        baseline = metric(draws[f"baseline_latency_z{suffix}"][step], n_baseline, sigma, stat)
+        baseline = (  # no baseline requests: no baseline latency (an absolute check needs none)
+            metric(draws[f"baseline_latency_z{suffix}"][step], n_baseline, sigma, stat)
+            if n_baseline > 0
+            else math.nan
+        )
         if not present:
             return metric(z, n_canary, sigma, stat), baseline
         shift = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
