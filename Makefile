@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # Rebuilt whenever pyproject.toml changes (new dependency, new extra).
 $(STAMP): pyproject.toml
+	@echo "make: installing canary-mc and its dependencies into $(VENV) (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'

@@ -548,7 +548,7 @@ def test_cli_sweep_end_to_end(tmp_path):
         "5",
     )
     assert result.exit_code == 0, result.output
-    assert "small: 6 point(s) x 2 scenario(s), 3,000 rollouts" in result.output
+    assert "small: 6 points x 2 scenarios: 6 points simulated (3,000 rollouts in" in result.output
     summary = store.read_summary(tmp_path / "r" / "small")
     assert (summary["n_rollouts"] == 500).all()
     assert (
@@ -566,7 +566,9 @@ def test_cli_sweep_end_to_end(tmp_path):
         "--quiet",
         "--no-plots",
     )
-    assert "6 reused" in rerun.output
+    # every point reused: no rollout count that could read as a speed figure
+    assert "small: 6 points x 2 scenarios: 6 points reused, 0 simulated ->" in rerun.output
+    assert "rollouts" not in rerun.output
 
 
 def test_cli_bad_files_exit_2_and_write_nothing(tmp_path):
