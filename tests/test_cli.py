@@ -54,8 +54,10 @@ def test_run_table_shows_every_rate_with_its_interval():
     rows = json.loads(invoke(*args, "--json").stdout)
     assert "20,000 rollouts per scenario, seed 3" in table
 
-    def shown(rate: float, lo: float, hi: float) -> str:  # every rate here is above 1%
-        return f"{100 * rate:.2f}% ({100 * lo:.2f}–{100 * hi:.2f})"
+    def shown(rate: float, lo: float, hi: float) -> str:
+        # the interval's width, in points, written with two significant digits
+        d = max(0, 1 - math.floor(math.log10(100 * (hi - lo))))
+        return f"{100 * rate:.{d}f}% ({100 * lo:.{d}f}–{100 * hi:.{d}f})"
 
     healthy = rows[0]
     assert (

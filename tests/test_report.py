@@ -299,7 +299,8 @@ def test_report_md_states_the_recommendation(grid_dir):
     build_report(grid_dir, target=0.01)
     text = (grid_dir / "report.md").read_text()
     lines = [x for x in text.splitlines() if x.startswith("| 0.0")]
-    assert lines[0].startswith("| 0.01 | 0.002 | **1** | 0.2% (")
+    # 2 of 1,000: 0.2%, Wilson 0.055%-0.73%, written to the interval's precision
+    assert lines[0].startswith("| 0.01 | 0.002 | **1** | 0.20% (0.05–0.73) |")
     assert lines[1].startswith("| 0.01 | 0.004 | none meets the target (closest: 2, upper")
     assert lines[1].endswith("| 0 of 3 |")
     assert lines[2].startswith("| 0.02 | 0.002 | **2** |")

@@ -6,159 +6,299 @@ text, not markup.
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from canary_mc.bench import BenchReport, EngineVsReference
 from canary_mc.engine.trace import Trace
-from canary_mc.stats.estimate import ExperimentEstimate, Rate
+from canary_mc.stats.estimate import ExperimentEstimate, Rate, ScenarioEstimate
+from canary_mc.stats.formatting import estimate_with_interval, rate_with_interval
 
 
-def percent(value: float) -> str:
-    """A fraction as a percentage: two decimals from 1% up, three significant digits below.
+def rate_cell(rate: Rate) -> str:
+    """``19.79% (19.62–19.97)``: the estimate and its 95% interval, in percent, all three
+    with the decimals the interval's width supports."""
+    return rate_with_interval(rate.rate, rate.lo, rate.hi)
 
-    >>> percent(0.19917), percent(0.000125), percent(0.0)
-    ('19.92', '0.0125', '0')
+
+# --- tables that fit the terminal ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column's header and alignment."""
+
+    header: str
+    justify: Literal["left", "right"] = "right"
+
+
+@dataclass(frozen=True)
+class FittedTable:
+    """A table that fits the console's width without cutting a cell short.
+
+    Cells wrap at spaces (``19.79% (19.62–19.97)`` becomes two lines) and every column
+    is at least as wide as its longest word, so a number is never cut. When even wrapped
+    cells do not fit, the value columns are split over as few tables as fit, each
+    repeating the key columns, and the caption says so. Rendered at the width of
+    wherever it is printed (the terminal, or 120 columns in a pipe).
+
+    Attributes
+    ----------
+    title : str
+        Rich markup, already escaped.
+    key : sequence of Column
+        Columns repeated in every part (scenario, stage, step).
+    values : sequence of Column
+    rows : sequence of sequence of str
+        Cells, the key columns' first; rich markup, already escaped.
+    caption : str or None
     """
-    scaled = 100 * value
-    if scaled == 0:
-        return "0"
-    if scaled >= 1:
-        return f"{scaled:.2f}"
-    return np.format_float_positional(scaled, precision=3, fractional=False, trim="-")
+
+    title: str
+    key: Sequence[Column]
+    values: Sequence[Column]
+    rows: Sequence[Sequence[str]]
+    caption: str | None = None
+
+    def tables(self, width: int) -> list[Table]:
+        """The parts, as few as fit ``width`` columns (one value column each at most)."""
+        n = len(self.values)
+        for parts in range(1, max(n, 1) + 1):
+            size = math.ceil(n / parts) if n else 0
+            groups = [range(i, min(i + size, n)) for i in range(0, n, size)] if n else [range(0)]
+            widths = [self._widths(group, width) for group in groups]
+            if all(w is not None for w in widths) or parts == max(n, 1):
+                return [
+                    self._part(group, w, k, len(groups), width)
+                    for k, (group, w) in enumerate(zip(groups, widths, strict=True))
+                ]
+        raise AssertionError("unreachable: the last split is always returned")
+
+    def _cells(self, group: range) -> list[list[str]]:
+        """Columns of plain text (header first) of the key columns and ``group``."""
+        n_key = len(self.key)
+        columns = [*range(n_key), *(n_key + i for i in group)]
+        headers = [c.header for c in (*self.key, *(self.values[i] for i in group))]
+        return [
+            [Text.from_markup(h).plain, *(Text.from_markup(row[c]).plain for row in self.rows)]
+            for h, c in zip(headers, columns, strict=True)
+        ]
+
+    def _widths(self, group: range, width: int) -> list[int | None] | None:
+        """Content width of each column: ``None`` each when all fits unwrapped, else at
+        least its longest word, the room left shared by need; ``None`` if even the
+        longest words do not fit."""
+        cells = self._cells(group)
+        room = width - (3 * len(cells) + 1)  # a border and two padding spaces per column
+        longest = [max(cell_len(line) for c in column for line in c.splitlines() or [""])
+                   for column in cells]  # fmt: skip
+        shortest = [max((cell_len(w) for c in column for w in c.split()), default=1)
+                    for column in cells]  # fmt: skip
+        if sum(longest) <= room:
+            return [None] * len(cells)
+        if sum(shortest) > room:
+            return None
+        need = [a - b for a, b in zip(longest, shortest, strict=True)]
+        spare = room - sum(shortest)
+        extra = [spare * k // sum(need) for k in need]
+        for k in sorted(range(len(need)), key=lambda k: -need[k])[: spare - sum(extra)]:
+            extra[k] += 1
+        return [a + b for a, b in zip(shortest, extra, strict=True)]
+
+    def _part(
+        self, group: range, widths: list[int | None] | None, index: int, parts: int, width: int
+    ) -> Table:
+        table = Table(title=self.title if index == 0 else None, title_justify="left")
+        columns = (*self.key, *(self.values[i] for i in group))
+        for k, column in enumerate(columns):
+            table.add_column(
+                column.header,
+                justify=column.justify,
+                overflow="fold",
+                width=None if widths is None else widths[k],
+            )
+        n_key = len(self.key)
+        for row in self.rows:
+            table.add_row(*row[:n_key], *(row[n_key + i] for i in group))
+        notes = [] if self.caption is None or index < parts - 1 else [self.caption]
+        if parts > 1:
+            notes.append(f"(part {index + 1} of {parts}: columns split to fit {width} columns)")
+        if notes:
+            table.caption = "\n".join(notes)
+            table.caption_justify = "left"
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table]:
+        yield from self.tables(options.max_width)
 
 
-def rate_with_interval(rate: Rate) -> str:
-    """``19.92% (19.74–20.09)``: the estimate and its 95% interval, in percent."""
-    return f"{percent(rate.rate)}% ({percent(rate.lo)}–{percent(rate.hi)})"
-
-
-def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
-    """A table of scenarios and one of per-stage rollback fractions, with 95% intervals."""
-    scenarios = Table(
+def estimate_tables(estimate: ExperimentEstimate) -> list[RenderableType]:
+    """A table of scenarios and one of per-stage rollback fractions, with 95% intervals;
+    under the counts model a third, of the blast radius."""
+    rows = []
+    for s in estimate.scenarios:
+        label = f"{s.scenario} (healthy)" if s.healthy and s.scenario != "healthy" else s.scenario
+        rows.append(
+            [
+                escape(label),
+                rate_cell(s.rollback),
+                rate_cell(s.completed),
+                "\n".join(f"{reason} {count:,}" for reason, count in reasons(estimate, s)),
+                _mean(s.mean_steps_to_decision, s.mean_steps_lo, s.mean_steps_hi),
+            ]
+        )
+    scenarios = FittedTable(
         title=(
             f"{escape(estimate.experiment)}: {estimate.n_rollouts:,} rollouts per scenario, "
             f"seed {estimate.seed} (95% intervals: Wilson for rates)"
         ),
-        title_justify="left",
+        key=[Column("scenario", "left")],
+        values=[
+            Column("rollback rate"),
+            Column("completed"),
+            Column("rollbacks by reason"),
+            Column("mean steps to decision"),
+        ],
+        rows=rows,
+        caption=(
+            f"false-alarm rate ({escape(estimate.healthy_scenario)}): "
+            f"{rate_cell(estimate.false_alarm)}"
+        ),
     )
-    for column in (
-        "scenario",
-        "rollback rate",
-        "completed",
-        "rollbacks err / lat",
-        "mean steps to decision (95% CI)",
-    ):
-        scenarios.add_column(column, justify="left" if column == "scenario" else "right")
-    for s in estimate.scenarios:
-        label = f"{s.scenario} (healthy)" if s.healthy and s.scenario != "healthy" else s.scenario
-        if s.mean_steps_lo is None or s.mean_steps_hi is None:
-            steps = f"{s.mean_steps_to_decision:.3f} (no CI, n < 30)"
-        else:
-            steps = (
-                f"{s.mean_steps_to_decision:.3f} ± {s.mean_steps_hi - s.mean_steps_to_decision:.3f}"
-            )
-        scenarios.add_row(
-            escape(label),
-            rate_with_interval(s.rollback),
-            rate_with_interval(s.completed),
-            f"{s.rollbacks_by_reason['error']:,} / {s.rollbacks_by_reason['latency']:,}",
-            steps,
-        )
-    scenarios.caption = (
-        f"false-alarm rate ({escape(estimate.healthy_scenario)}): "
-        f"{rate_with_interval(estimate.false_alarm)}"
-    )
-    scenarios.caption_justify = "left"
-
-    stages = Table(
+    first = estimate.scenarios[0]
+    stages = FittedTable(
         title="where rollbacks happen: share of all rollouts rolled back in each stage (95% CI)",
-        title_justify="left",
+        key=[Column("stage", "left"), Column("traffic")],
+        values=[Column(escape(s.scenario)) for s in estimate.scenarios],
+        rows=[
+            [
+                escape(stage.stage),
+                f"{stage.traffic_pct:g}%",
+                *(rate_cell(s.stages[i].rollback_fraction) for s in estimate.scenarios),
+            ]
+            for i, stage in enumerate(first.stages)
+        ],
     )
-    stages.add_column("stage")
-    stages.add_column("traffic", justify="right")
-    for s in estimate.scenarios:
-        stages.add_column(escape(s.scenario), justify="right")
-    for i, first in enumerate(estimate.scenarios[0].stages):
-        stages.add_row(
-            escape(first.stage),
-            f"{first.traffic_pct:g}%",
-            *(rate_with_interval(s.stages[i].rollback_fraction) for s in estimate.scenarios),
-        )
-    tables = [scenarios, stages]
+    tables: list[RenderableType] = [scenarios, stages]
     if all(s.blast is not None for s in estimate.scenarios):
         tables.append(blast_table(estimate))
     return tables
 
 
+def reasons(estimate: ExperimentEstimate, scenario: ScenarioEstimate) -> list[tuple[str, int]]:
+    """``(reason, rollbacks)`` pairs of one scenario, in the engine's order; "no data"
+    only when some scenario of the run had such a rollback."""
+    pairs = list(scenario.rollbacks_by_reason.items())
+    if any(s.no_data_rollbacks for s in estimate.scenarios):
+        pairs.append(("no data", scenario.no_data_rollbacks))
+    return pairs
+
+
 def _mean(value: float, lo: float | None, hi: float | None) -> str:
     if lo is None or hi is None:
         return f"{value:,.2f} (no CI, n < 30)"
-    return f"{value:,.2f} ({lo:,.2f}–{hi:,.2f})"
+    return estimate_with_interval(value, lo, hi, thousands=True)
 
 
-def blast_table(estimate: ExperimentEstimate) -> Table:
+def blast_table(estimate: ExperimentEstimate) -> FittedTable:
     """Counts model: canary requests and excess errors served before the decision."""
-    table = Table(
-        title="blast radius per rollout, up to the decision (95% CI)",
-        title_justify="left",
-    )
-    for column in (
-        "scenario",
-        "canary requests (mean)",
-        "excess errors (mean)",
-        "excess errors (p95)",
-    ):
-        table.add_column(column, justify="left" if column == "scenario" else "right")
+    rows = []
     for s in estimate.scenarios:
         b = s.blast
-        table.add_row(
-            escape(s.scenario),
-            _mean(b.canary_requests_mean, b.canary_requests_mean_lo, b.canary_requests_mean_hi),
-            _mean(b.excess_errors_mean, b.excess_errors_mean_lo, b.excess_errors_mean_hi),
-            f"{b.excess_errors_p95:,} ({b.excess_errors_p95_lo:,}–{b.excess_errors_p95_hi:,})",
+        if b is None:  # the Gaussian model has no requests; the caller skips this table
+            continue
+        rows.append(
+            [
+                escape(s.scenario),
+                _mean(b.canary_requests_mean, b.canary_requests_mean_lo, b.canary_requests_mean_hi),
+                _mean(b.excess_errors_mean, b.excess_errors_mean_lo, b.excess_errors_mean_hi),
+                f"{b.excess_errors_p95:,} ({b.excess_errors_p95_lo:,}–{b.excess_errors_p95_hi:,})",
+            ]
         )
-    table.caption = "excess errors: errors the fault caused, beyond the healthy canary's"
-    table.caption_justify = "left"
-    return table
-
-
-def trace_table(trace: Trace) -> Table:
-    """One row per evaluated step, the decision last."""
-    table = Table(
-        title=(
-            f"{escape(trace.experiment)}: scenario {escape(repr(trace.scenario))}, "
-            f"seed {trace.seed} (baseline {trace.snapshots[0].baseline_error_rate:.4f} errors, "
-            f"{trace.snapshots[0].baseline_latency_ms:g} ms)"
-        ),
-        title_justify="left",
+    return FittedTable(
+        title="blast radius per rollout, up to the decision (95% CI)",
+        key=[Column("scenario", "left")],
+        values=[
+            Column("canary requests (mean)"),
+            Column("excess errors (mean)"),
+            Column("excess errors (p95)"),
+        ],
+        rows=rows,
+        caption="excess errors: errors the fault caused, beyond the healthy canary's",
     )
-    for column in (
-        "step", "stage", "traffic", "phase", "canary err", "Δ err / limit",
-        "canary lat", "Δ lat / limit", "verdict",
-    ):  # fmt: skip
-        table.add_column(
-            column, justify="left" if column in ("stage", "phase", "verdict") else "right"
-        )
+
+
+def trace_table(trace: Trace) -> FittedTable:
+    """One row per evaluated step, the decision last.
+
+    Under the counts model each side's rate comes with its counts, ``0.0150 (3/200)``
+    (errors/requests), and the baseline is shown at every step, since it is measured.
+    """
+    counts = trace.snapshots[0].canary_requests is not None
+    values = [
+        Column("canary err"),
+        *([Column("baseline err")] if counts else []),
+        Column("Δ err / limit"),
+        Column("canary lat"),
+        *([Column("baseline lat")] if counts else []),
+        Column("Δ lat / limit"),
+        Column("verdict", "left"),
+    ]
+    rows = []
     for s in trace.snapshots:
-        table.add_row(
-            str(s.step),
-            escape(s.stage),
-            f"{s.traffic_pct:g}%",
-            s.phase.value,
-            f"{s.canary_error_rate:.4f}",
-            f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
-            f"{s.canary_latency_ms:.1f} ms",
-            f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
-            s.verdict if s.verdict == "pass" else f"[bold red]{s.verdict}[/]",
+        canary_err = _error_rate(s.canary_error_rate, s.canary_errors, s.canary_requests)
+        baseline_err = _error_rate(s.baseline_error_rate, s.baseline_errors, s.baseline_requests)
+        rows.append(
+            [
+                str(s.step),
+                escape(s.stage),
+                f"{s.traffic_pct:g}%",
+                s.phase.value,
+                canary_err,
+                *([baseline_err] if counts else []),
+                f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
+                f"{s.canary_latency_ms:.1f} ms",
+                *([f"{s.baseline_latency_ms:.1f} ms"] if counts else []),
+                f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
+                s.verdict if s.verdict == "pass" else f"[bold red]{s.verdict}[/]",
+            ]
         )
+    first = trace.snapshots[0]
+    baseline = (
+        "errors/requests: each side's counts at that step; the baseline is measured"
+        if counts
+        else f"baseline {first.baseline_error_rate:.4f} errors, {first.baseline_latency_ms:g} ms"
+    )
     outcome = f"{trace.phase.value}: {trace.stages_completed}/{trace.total_stages} stages completed"
     if trace.rollback_reason:
         outcome += f"; {escape(trace.rollback_reason)}"
-    table.caption = outcome
-    table.caption_justify = "left"
-    return table
+    return FittedTable(
+        title=(
+            f"{escape(trace.experiment)}: scenario {escape(repr(trace.scenario))}, "
+            f"seed {trace.seed} ({baseline})"
+        ),
+        key=[Column("step"), Column("stage", "left")],
+        values=[Column("traffic"), Column("phase", "left"), *values],
+        rows=rows,
+        caption=outcome,
+    )
+
+
+def _error_rate(rate: float, errors: int | None, requests: int | None) -> str:
+    """``0.0150 (3/200)`` with counts, ``0.0150`` without; ``no data (0/0)``."""
+    if errors is None or requests is None:
+        return f"{rate:.4f}"
+    if requests == 0:
+        return f"no data ({errors:,}/{requests:,})"
+    return f"{rate:.4f} ({errors:,}/{requests:,})"
 
 
 def bench_table(result: EngineVsReference) -> Table:

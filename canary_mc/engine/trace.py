@@ -45,6 +45,8 @@ class StepSnapshot:
 
     Rates are fractions, latencies ms, traffic percent. ``phase`` is the rollout's phase
     while the step was evaluated; ``verdict`` is ``"pass"``, ``"error"`` or ``"latency"``.
+    Under the counts model, each side's errors and requests at the step (``None`` under
+    the Gaussian model, which has no counts).
     """
 
     step: int
@@ -61,6 +63,10 @@ class StepSnapshot:
     latency_threshold_ms: float
     phase: RolloutPhase
     verdict: str
+    canary_errors: int | None = None
+    canary_requests: int | None = None
+    baseline_errors: int | None = None
+    baseline_requests: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The seed demo's snapshot fields (same rounding), plus the step index."""
@@ -73,7 +79,16 @@ class StepSnapshot:
             "canary_lat_ms": round(self.canary_latency_ms, 1),
             "baseline_lat_ms": round(self.baseline_latency_ms, 1),
             "traffic_pct": self.traffic_pct,
+            **{
+                name: getattr(self, name)
+                for name in COUNT_FIELDS
+                if getattr(self, name) is not None
+            },
         }
+
+
+COUNT_FIELDS = ("canary_errors", "canary_requests", "baseline_errors", "baseline_requests")
+"""A counts-model step's counts, in :meth:`StepSnapshot.to_dict` only under that model."""
 
 
 @dataclass(frozen=True)
@@ -136,11 +151,13 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         raise ConfigError(f"seed must be >= 0, got {seed}")
     policy = experiment.policy
     policy_plan = plan_policy(policy)
+    counts: dict[str, np.ndarray] = {}
     if experiment.noise.model == "counts":
         rows = _counts_rows(experiment, scenarios[scenario], seed, policy_plan)
         outcome, error_delta, latency_delta, canary_error, baseline_error, canary_lat, base_lat = (
-            rows
+            rows[:7]
         )
+        counts = rows[7]
     else:
         world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
         draws = draw_gaussian(seed, 0, 1, policy.n_steps, presence=scenarios[scenario].intermittent)
@@ -179,6 +196,7 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
                 latency_threshold_ms=float(policy_plan.latency_threshold_ms[step]),
                 phase=phase,
                 verdict=verdict,
+                **{name: int(values[step]) for name, values in counts.items()},
             )
         )
         if not is_decision and policy_plan.step_in_stage[step] == stage.duration_steps - 1:
@@ -216,7 +234,8 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
 def _counts_rows(
     experiment: Experiment, scenario: Scenario, seed: int, policy_plan: PolicyPlan
 ) -> tuple[Outcomes, np.ndarray, ...]:
-    """Rollout 0 under the counts model: outcome, then per-step deltas, rates and latencies.
+    """Rollout 0 under the counts model: outcome, then per-step deltas, rates and
+    latencies, then each side's counts by :data:`COUNT_FIELDS` name.
 
     Rates of a side without requests are NaN (no data).
     """
@@ -230,4 +249,14 @@ def _counts_rows(
         canary = o.canary_errors[0] / o.canary_requests[0]
         baseline = o.baseline_errors[0] / o.baseline_requests[0]
     canary_lat, base_lat = o.canary_latency_ms[0], o.baseline_latency_ms[0]
-    return outcome, canary - baseline, canary_lat - base_lat, canary, baseline, canary_lat, base_lat
+    counts = {name: getattr(o, name)[0] for name in COUNT_FIELDS}
+    return (
+        outcome,
+        canary - baseline,
+        canary_lat - base_lat,
+        canary,
+        baseline,
+        canary_lat,
+        base_lat,
+        counts,
+    )

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from canary_mc.errors import ConfigError, ResultsError
+from canary_mc.stats.formatting import rate_with_interval
 
 NOT_SWEPT = "as in the file"
 """Label of the single threshold setting (or noise level) of a sweep that does not vary it."""
@@ -112,10 +113,12 @@ def format_percent(rate: float) -> str:
 
 
 def format_interval(rate: float, lo: float, hi: float) -> str:
-    """``rate (lo–hi)`` in percent; the rate alone when the bounds are missing."""
+    """``rate (lo–hi)`` in percent, one precision for all three
+    (:func:`canary_mc.stats.formatting.rate_with_interval`); the rate alone when the
+    bounds are missing."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return format_percent(rate)
-    return f"{format_percent(rate)} ({format_percent(lo)}–{format_percent(hi)})"
+    return rate_with_interval(rate, lo, hi)
 
 
 def _ranked(frame: pd.DataFrame, axes: tuple[str, ...]) -> tuple[list[str], list[int]]:
