@@ -456,6 +456,8 @@ def stage_table(frame: pd.DataFrame, stages: pd.DataFrame, other: Sequence[str])
         "completed_rate",
         *other,
     ]
+    # stages.parquet carries the swept columns itself; older files get them by the join
+    keep = ["point", "scenario", *(c for c in keep if c not in stages.columns)]
     table = stages.merge(frame[keep], on=["point", "scenario"], how="inner", validate="m:1")
     order = {name: i for i, name in enumerate(scenario_order(frame))}
     table["scenario_order"] = table["scenario"].map(order)
