@@ -197,7 +197,7 @@ def test_bench_reports_every_figure_and_writes_json(tmp_path):
     assert "goal: engine >= 100x" in table and "shared_path_sweep" in table
 
 
-COMMANDS = ("run", "trace", "validate", "sweep", "plot", "bench")
+COMMANDS = ("run", "trace", "validate", "sweep", "plot", "bench", "init")
 
 
 @pytest.mark.parametrize("command", ("", *COMMANDS))

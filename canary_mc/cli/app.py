@@ -464,6 +464,143 @@ def plot(
         typer.echo(str(path))
 
 
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer questions (``init`` asks only then)."""
+    return sys.stdin.isatty()
+
+
+def _ask(value: Any, question: str, default: Any, interactive: bool, kind: type) -> Any:
+    """A flag's value, else (on a terminal) the answer to ``question``, else the default."""
+    if value is not None:
+        return value
+    if not interactive:
+        return default
+    shown = f"{default:g}" if isinstance(default, float) else default
+    return typer.prompt(question, default=shown, type=kind)
+
+
+@app.command()
+def init(
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="File to write; default: NAME.yaml in the current folder.",
+            metavar="[FILE]",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Experiment name.")
+    ] = None,
+    requests_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--requests-per-second", metavar="RPS", help="Requests per second the service serves."
+        ),
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", metavar="SECONDS", help="Seconds between analysis checks."),
+    ] = None,
+    error_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--error-rate", metavar="FRACTION", help="Share of requests that fail (0.005 is 0.5%)."
+        ),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option("--latency-ms", metavar="MS", help="Median request latency."),
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages", metavar="PCTS", help="Canary traffic per stage, in percent: 1,5,25,50."
+        ),
+    ] = None,
+    checks_per_stage: Annotated[
+        int | None,
+        typer.Option("--checks-per-stage", metavar="N", help="Analysis checks in each stage."),
+    ] = None,
+    error_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--error-threshold",
+            metavar="FRACTION",
+            help="Error-rate increase that fails a check (0.01 is one point).",
+        ),
+    ] = None,
+    latency_threshold_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--latency-threshold-ms", metavar="MS", help="p95 latency increase that fails a check."
+        ),
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Ask nothing: flags, else the defaults (for CI).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a commented starter experiment for the counts model.
+
+    On a terminal it asks for what a flag does not give: your service's traffic, error
+    rate and latency, the stages and the analysis interval. Elsewhere (CI, a pipe) or with
+    `--no-input`, flags and the defaults fill it in. Then `canary-mc run FILE`.
+    """
+    from canary_mc.io.starter import StarterAnswers, parse_stages, starter_experiment
+    from canary_mc.sweep.store import atomic_path
+
+    interactive = not no_input and stdin_is_terminal()
+    d = StarterAnswers()
+
+    def ask(value: Any, question: str, default: Any, kind: type) -> Any:
+        return _ask(value, question, default, interactive, kind)
+
+    with user_errors():
+        name = ask(name, "Experiment name", d.name, str)
+        requests_per_second = ask(
+            requests_per_second, "Requests per second your service serves", d.requests_per_second,
+            float,
+        )  # fmt: skip
+        error_rate = ask(
+            error_rate, "Share of requests that fail (0.005 is 0.5%)", d.error_rate, float
+        )
+        latency_ms = ask(latency_ms, "Median request latency (ms)", d.latency_ms, float)
+        interval = ask(interval, "Seconds between analysis checks", d.interval_s, float)
+        stages = ask(
+            stages, "Canary traffic per stage, in percent",
+            ",".join(f"{p:g}" for p in d.stages_pct), str,
+        )  # fmt: skip
+        stages_pct = parse_stages(stages)
+        checks_per_stage = ask(checks_per_stage, "Checks per stage", d.checks_per_stage, int)
+        error_threshold = ask(
+            error_threshold, "Error-rate increase that fails a check (0.01 is one point)",
+            d.error_threshold, float,
+        )  # fmt: skip
+        latency_threshold_ms = ask(
+            latency_threshold_ms, "p95 latency increase that fails a check (ms)",
+            d.latency_threshold_ms, float,
+        )  # fmt: skip
+        answers = StarterAnswers(
+            name=name,
+            requests_per_second=requests_per_second,
+            interval_s=interval,
+            error_rate=error_rate,
+            latency_ms=latency_ms,
+            stages_pct=stages_pct,
+            checks_per_stage=checks_per_stage,
+            error_threshold=error_threshold,
+            latency_threshold_ms=latency_threshold_ms,
+        )
+        text = starter_experiment(answers)
+        path = Path(f"{answers.name}.yaml") if out is None else out
+        if path.exists() and not force:
+            raise ConfigError(f"{path}: already exists; pass --force to overwrite it")
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}; next: canary-mc validate {path} && canary-mc run {path}")
+
+
 @app.command()
 def bench(
     experiment: Annotated[
