@@ -301,11 +301,19 @@ def test_report_md_states_the_recommendation(grid_dir):
     lines = [x for x in text.splitlines() if x.startswith("| 0.0")]
     # 2 of 1,000: 0.2%, Wilson 0.055%-0.73%, written to the interval's precision
     assert lines[0].startswith("| 0.01 | 0.002 | **1** | 0.20% (0.05–0.73) |")
-    assert lines[1].startswith("| 0.01 | 0.004 | none meets the target (closest: 2, upper")
+    # 8 of 1,000 at scale 2: Wilson upper bound 1.57%
+    edge = "(edge of the grid: `largest policy.error_threshold_scale`)"
+    assert lines[1].startswith(
+        f"| 0.01 | 0.004 | none meets the target (closest: 2, upper bound 1.6%) {edge} |"
+    )
     assert lines[1].endswith("| 0 of 3 |")
-    assert lines[2].startswith("| 0.02 | 0.002 | **2** |")
-    assert lines[3].startswith("| 0.02 | 0.004 | **2** |")
-    assert "At 1 of 4 noise levels no setting meets the target" in text
+    # (0.02, 0.002): mean detection 65%, 60%, 70% at scales 0.5, 1, 2: the largest wins
+    assert lines[2].startswith(f"| 0.02 | 0.002 | **2** {edge} | 0.00% (0.00–0.38) | 70% |")
+    assert lines[3].startswith(f"| 0.02 | 0.004 | **2** {edge} |")
+    assert "edge" not in lines[0]  # scale 1 lies inside the grid
+    rows_are = "one per combination of `service.error_rate`, noise level"
+    assert f"In 1 of 4 rows ({rows_are}) no setting meets the target" in text
+    assert "In 3 of 4 rows the setting shown lies at the edge of the grid" in text
     for name in ("false_alarm_heatmap", "tradeoff", "stage_rollbacks-01", "time_to_decision"):
         assert f"(plots/{name}.png)" in text
 
@@ -455,7 +463,14 @@ def test_plot_on_broken_files_and_bad_options(grid_dir, tmp_path):
     assert result.exit_code == 2
     assert "target: must be a false-alarm rate in (0, 1)" in result.stderr
     result = runner.invoke(app, ["plot", str(grid_dir), "--rows", "rollouts"])
-    assert result.exit_code == 2 and "choose from: service.error_rate" in result.stderr
+    assert (
+        result.exit_code == 2
+        and (
+            "rows: 'rollouts' is not a swept axis of this sweep; choose from: "
+            "policy.error_threshold_scale, noise.error_sigma, service.error_rate"
+        )
+        in result.stderr
+    )
 
 
 def test_plot_missing_column_names_it(tmp_path):
