@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sweep test bench lint clean
+.PHONY: sweep test bench lint clean browser
 
 # Rebuilt whenever pyproject.toml changes (new dependency, new extra).
 $(STAMP): pyproject.toml
@@ -26,6 +26,14 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check canary_mc tests
 	$(BIN)/ruff format --check canary_mc tests
+
+# Best effort: Debian's Chromium for the report.html test (Playwright drives it; its own
+# browser download is not used). Without it that one test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { echo "make browser: installing Debian's chromium for the report.html test"; \
+	       apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "make browser: could not install chromium; the report.html browser test will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

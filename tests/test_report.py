@@ -333,11 +333,12 @@ def test_files_are_png_and_byte_identical_for_the_same_parquet(tmp_path):
         "stage_rollbacks-02.png",
         "time_to_decision.png",
         "report.md",
+        "report.html",
     ]
     assert [p.name for p in other] == names and [p.name for p in again] == names
     for a, b, c in zip(first, again, other, strict=True):
         assert a.read_bytes() == b.read_bytes() == c.read_bytes(), a.name
-    for path in first[:-1]:
+    for path in first[:-2]:
         data = path.read_bytes()
         assert data[:8] == PNG_SIGNATURE
         assert b"Software" not in data and b"matplotlib" not in data
@@ -362,7 +363,7 @@ def test_sweeps_without_noise_or_threshold_axes_get_fewer_plots(tmp_path):
         config={"name": "noise-only", "description": "Only noise varies."},
     )
     names = [p.name for p in build_report(no_threshold)]
-    assert names == ["false_alarm_heatmap.png", "stage_rollbacks.png", "report.md"]
+    assert names == ["false_alarm_heatmap.png", "stage_rollbacks.png", "report.md", "report.html"]
     text = (no_threshold / "report.md").read_text()
     assert "Only noise varies." in text
     assert "No threshold setting was swept, so there is no trade-off" in text
@@ -485,7 +486,7 @@ def test_plot_command_writes_and_lists_the_files(grid_dir):
     result = runner.invoke(app, ["plot", str(grid_dir), "--target", "0.05"])
     assert result.exit_code == 0, result.output
     listed = result.stdout.split()
-    assert listed[-1] == str(grid_dir / "report.md")
+    assert listed[-2:] == [str(grid_dir / "report.md"), str(grid_dir / "report.html")]
     assert all(Path(p).is_file() for p in listed)
     assert "below **5%**" in (grid_dir / "report.md").read_text()
 
@@ -535,6 +536,7 @@ def test_end_to_end_a_real_sweep_then_plot(tmp_path):
     names = sorted(Path(p).name for p in outcome.stdout.split())
     assert names == [
         "false_alarm_heatmap.png",
+        "report.html",
         "report.md",
         "stage_rollbacks.png",
         "time_to_decision.png",

@@ -362,8 +362,9 @@ def _run_plans(
             from canary_mc.report import build_report  # matplotlib loads only here
 
             written = build_report(result.directory, target=target)
-            report = next((p for p in written if p.suffix == ".md"), None)
-            typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
+            plots = sum(p.suffix == ".png" for p in written)
+            reports = " and ".join(str(p) for p in written if p.suffix != ".png")
+            typer.echo(f"{plan.name}: {plots} plot(s), {reports}")
 
 
 def sweep_summary_line(

@@ -24,6 +24,7 @@ from canary_mc.report.data import (
     stage_table,
     with_settings,
 )
+from canary_mc.report.html import markdown_to_html
 from canary_mc.report.plots import (
     DEFAULT_TARGET,
     axis_title,
@@ -34,9 +35,11 @@ from canary_mc.report.plots import (
     tradeoff_figure,
 )
 from canary_mc.report.results import SweepResults, read_results
+from canary_mc.sweep.store import atomic_path
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 HEATMAP = "false_alarm_heatmap"
 TRADEOFF = "tradeoff"
 STAGES = "stage_rollbacks"
@@ -53,7 +56,8 @@ def build_report(
     cols: str | None = None,
     facet: str | None = None,
 ) -> list[Path]:
-    """(Re)draw a sweep's plots into ``<results_dir>/plots/`` and write ``report.md``.
+    """(Re)draw a sweep's plots into ``<results_dir>/plots/``; write ``report.md`` and
+    ``report.html``.
 
     Reads only ``summary.parquet`` and ``stages.parquet``; the same files give the same
     bytes. PNG files this function wrote earlier are removed first, so a re-run with
@@ -72,7 +76,8 @@ def build_report(
     Returns
     -------
     list of Path
-        The files written: the PNGs in drawing order, then ``report.md``.
+        The files written: the PNGs in drawing order, then ``report.md`` and
+        ``report.html`` (the same report, self-contained: plots inlined, tables sortable).
 
     Raises
     ------
@@ -181,8 +186,15 @@ def build_report(
         decision_times=decision_times,
     )
     report = results.directory / REPORT_FILE
-    report.write_text(text, encoding="utf-8")
-    written.append(report)
+    with atomic_path(report) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    page = results.directory / HTML_FILE
+    with atomic_path(page) as tmp:
+        tmp.write_text(
+            markdown_to_html(text, base=results.directory, title=f"{experiment}: sweep report"),
+            encoding="utf-8",
+        )
+    written += [report, page]
     return written
 
 
