@@ -614,6 +614,9 @@ def _shared_legend(figure: Figure, grid: np.ndarray, entries: Entries | None = N
         fontsize = matplotlib.rcParams["legend.fontsize"]
         longest = max(len(label) for label in labels) * CHAR_WIDTH_EM * fontsize / 72 + 0.5
         per_row = max(1, int((figure.get_figwidth() - 0.2) / longest))
+        rows = math.ceil(len(handles) / per_row)
+        # the legend gets its own room below the panels rather than squeezing them
+        figure.set_figheight(figure.get_figheight() + 0.2 + rows * fontsize * 1.6 / 72)
         figure.legend(handles, labels, loc="outside lower center", ncols=min(per_row, len(handles)))
 
 
