@@ -301,74 +301,79 @@ def _error_rate(rate: float, errors: int | None, requests: int | None) -> str:
     return f"{rate:.4f} ({errors:,}/{requests:,})"
 
 
-def bench_table(result: EngineVsReference) -> Table:
+def bench_table(result: EngineVsReference) -> FittedTable:
     """Side-by-side throughput and ratios, with the goal and whether it was met."""
-    table = Table(
-        title=(
-            f"engine vs scalar reference on {escape(result.experiment)} (as written, and its "
-            f"healthy scenario alone), one process ({result.cores} cores seen, "
-            f"numpy {result.numpy_version}, Python {result.python_version})"
-        ),
-        title_justify="left",
-    )
-    table.add_column("comparison")
-    table.add_column("implementation")
-    table.add_column("rollouts timed", justify="right")
-    table.add_column("seconds", justify="right")
-    table.add_column("rollouts/s", justify="right")
-    table.add_column("ratio", justify="right")
     pairs = (
         ("the file as written", result.engine_all, result.reference_all, result.whole_experiment),
         ("one scenario, end to end", result.engine, result.reference, result.end_to_end),
         ("one scenario, decisions", result.engine_kernels, result.reference_decisions,
          result.decisions),
     )  # fmt: skip
+    rows = []
     for label, fast, slow, ratio in pairs:
-        table.add_row(
-            label, fast.name, f"{fast.rollouts:,}", f"{fast.seconds:.3f}",
-            f"{fast.rollouts_per_second:,.0f}", f"{ratio:,.0f}x",
-        )  # fmt: skip
-        table.add_row(
-            "", slow.name, f"{slow.rollouts:,}", f"{slow.seconds:.3f}",
-            f"{slow.rollouts_per_second:,.0f}", "1x", end_section=True,
-        )  # fmt: skip
+        for name, run, shown in ((label, fast, f"{ratio:,.0f}x"), ("", slow, "1x")):
+            rows.append(
+                [
+                    name, run.name, f"{run.rollouts:,}", f"{run.seconds:.3f}",
+                    f"{run.rollouts_per_second:,.0f}", shown,
+                ]
+            )  # fmt: skip
 
     def verdict(ratio: float) -> str:
         return "met" if ratio >= result.GOAL else "NOT met"
 
-    table.caption = (
-        f"goal: engine >= {result.GOAL:g}x the scalar reference on one core: "
-        f"{verdict(result.whole_experiment)} on the file as written "
-        f"({result.whole_experiment:.0f}x); {verdict(result.end_to_end)} for a single "
-        f"scenario end to end ({result.end_to_end:.0f}x, decisions only "
-        f"{result.decisions:.0f}x)"
+    return FittedTable(
+        title=(
+            f"engine vs scalar reference on {escape(result.experiment)} (as written, and its "
+            f"healthy scenario alone), one process ({result.cores} cores seen, "
+            f"numpy {result.numpy_version}, Python {result.python_version})"
+        ),
+        key=[Column("comparison", "left")],
+        values=[
+            Column("implementation", "left"),
+            Column("rollouts timed"),
+            Column("seconds"),
+            Column("rollouts/s"),
+            Column("ratio"),
+        ],
+        rows=rows,
+        caption=(
+            f"goal: engine >= {result.GOAL:g}x the scalar reference on one core: "
+            f"{verdict(result.whole_experiment)} on the file as written "
+            f"({result.whole_experiment:.0f}x); {verdict(result.end_to_end)} for a single "
+            f"scenario end to end ({result.end_to_end:.0f}x, decisions only "
+            f"{result.decisions:.0f}x)"
+        ),
     )
-    table.caption_justify = "left"
-    return table
 
 
-def figures_table(report: BenchReport) -> Table:
+def figures_table(report: BenchReport) -> FittedTable:
     """Every other bench figure: ours, the baseline, their ratio, the goal, met or not."""
     machine = report.machine
-    table = Table(
+    return FittedTable(
         title=(
             f"performance figures ({machine['cores_seen']} cores seen, Python "
             f"{machine['python']}, numpy {machine['numpy']}, BLAS {escape(str(machine['blas']))})"
         ),
-        title_justify="left",
+        key=[Column("figure", "left")],
+        values=[
+            Column("what is compared", "left"),
+            Column("ours"),
+            Column("baseline"),
+            Column("ratio"),
+            Column("goal"),
+            Column("met", "left"),
+        ],
+        rows=[
+            [
+                escape(f.name),
+                escape(f.what),
+                f"{f.ours:.3f} {f.unit}",
+                f"{f.baseline:.3f} {f.unit}",
+                f"{f.ratio:.2f}x",
+                "-" if f.goal is None else f"{'>=' if f.higher_is_better else '<='} {f.goal:g}x",
+                {True: "yes", False: "NO", None: "-"}[f.met],
+            ]
+            for f in report.figures
+        ],
     )
-    table.add_column("figure")
-    table.add_column("what is compared")
-    table.add_column("ours", justify="right")
-    table.add_column("baseline", justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("goal", justify="right")
-    table.add_column("met")
-    for f in report.figures:
-        table.add_row(
-            f.name, escape(f.what), f"{f.ours:.3f} {f.unit}", f"{f.baseline:.3f} {f.unit}",
-            f"{f.ratio:.2f}x",
-            "-" if f.goal is None else f"{'>=' if f.higher_is_better else '<='} {f.goal:g}x",
-            {True: "yes", False: "NO", None: "-"}[f.met],
-        )  # fmt: skip
-    return table
