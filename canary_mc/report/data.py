@@ -330,8 +330,8 @@ def plan_pages(
         if axis not in other:
             choices = ", ".join(other) if other else "none: this sweep has no other axes"
             raise ConfigError(
-                f"{option}: {axis!r} is not a swept axis to lay panels out by "
-                f"(threshold and noise axes are each plot's own); choose from: {choices}"
+                f"{option}: {axis!r} is not a swept axis to lay panels out by; "
+                f"choose from: {choices}"
             )
     given = [a for a in named.values() if a is not None]
     if len(set(given)) < len(given):

@@ -561,7 +561,7 @@ def wrap_text(text: str, width_inches: float, fontsize: float) -> str:
     )
 
 
-def _titles(figure: Figure, page: Page, grid: np.ndarray, suptitle: str) -> None:
+def _titles(figure: Figure, grid: np.ndarray, suptitle: str) -> None:
     """The figure's title and each panel's, wrapped to their widths."""
     size = matplotlib.rcParams["figure.titlesize"]
     figure.suptitle(wrap_text(suptitle, figure.get_figwidth() - 0.2, size))
@@ -666,7 +666,6 @@ def false_alarm_figure(
     add_false_alarm_colorbar(figure, images[0], list(grid.flat), target)
     _titles(
         figure,
-        page,
         grid,
         _suptitle(
             experiment,
@@ -706,7 +705,6 @@ def tradeoff_figure(
     )
     _titles(
         figure,
-        page,
         grid,
         _suptitle(
             experiment,
@@ -743,7 +741,6 @@ def decision_time_figure(
     )
     _titles(
         figure,
-        page,
         grid,
         _suptitle(experiment, "mean steps to a decision (95% intervals)", _page_fixed(page, fixed)),
     )
@@ -800,7 +797,6 @@ def stage_figure(
     _shared_legend(figure, grid)
     _titles(
         figure,
-        page,
         grid,
         _suptitle(
             experiment,

@@ -101,11 +101,14 @@ def build_report(
     roles = classify_axes(results.axes, layout=(rows, cols, facet))
     frame = with_settings(results.summary, roles)
     layout = {"rows": rows, "cols": cols, "facet": facet}
+
     # Each kind of plot has its own roles (AxisRoles.for_lines, .for_heatmap): with two
     # threshold axes the heatmap is 2-D and the lines follow one axis, the other paneled.
+    def settings(other_roles: AxisRoles) -> pd.DataFrame:
+        return frame if other_roles == roles else with_settings(results.summary, other_roles)
+
     line_roles, heat_roles = roles.for_lines(), roles.for_heatmap()
-    line_frame = frame if line_roles == roles else with_settings(results.summary, line_roles)
-    heat_frame = frame if heat_roles == roles else with_settings(results.summary, heat_roles)
+    line_frame, heat_frame = settings(line_roles), settings(heat_roles)
     line_pages = plan_pages(line_frame, line_roles.other, **layout)
     heat_pages = plan_pages(heat_frame, heat_roles.other, **layout)
     plots_dir = results.directory / PLOTS_DIR
@@ -153,7 +156,7 @@ def build_report(
             ],
         )
     stage_roles = bar_roles(results.summary, roles)
-    stage_frame = frame if stage_roles == roles else with_settings(results.summary, stage_roles)
+    stage_frame = settings(stage_roles)
     table = stage_table(stage_frame, results.stages, stage_roles.other)
     stages = save_all(
         STAGES,
