@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sweep test bench lint clean
+.PHONY: sweep test bench lint clean browser
 
 # Rebuilt whenever pyproject.toml changes (new dependency, new extra).
 $(STAMP): pyproject.toml
+	@echo "make: installing canary-mc and its dependencies into $(VENV) (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
@@ -28,6 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check canary_mc tests
 	$(BIN)/ruff format --check canary_mc tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
+
+# Best effort: Debian's Chromium for the report.html test (Playwright drives it; its own
+# browser download is not used). Without it that one test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { echo "make browser: installing Debian's chromium for the report.html test"; \
+	       apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "make browser: could not install chromium; the report.html browser test will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

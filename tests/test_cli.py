@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -53,8 +54,10 @@ def test_run_table_shows_every_rate_with_its_interval():
     rows = json.loads(invoke(*args, "--json").stdout)
     assert "20,000 rollouts per scenario, seed 3" in table
 
-    def shown(rate: float, lo: float, hi: float) -> str:  # every rate here is above 1%
-        return f"{100 * rate:.2f}% ({100 * lo:.2f}–{100 * hi:.2f})"
+    def shown(rate: float, lo: float, hi: float) -> str:
+        # the interval's width, in points, written with two significant digits
+        d = max(0, 1 - math.floor(math.log10(100 * (hi - lo))))
+        return f"{100 * rate:.{d}f}% ({100 * lo:.{d}f}–{100 * hi:.{d}f})"
 
     healthy = rows[0]
     assert (
@@ -192,3 +195,32 @@ def test_bench_reports_every_figure_and_writes_json(tmp_path):
     assert payload["machine"]["cores_seen"] >= 1
     table = invoke("bench", SEED_YAML, "--quick", "--out", str(tmp_path)).stdout
     assert "goal: engine >= 100x" in table and "shared_path_sweep" in table
+
+
+COMMANDS = ("run", "trace", "validate", "sweep", "plot", "bench", "init")
+
+
+@pytest.mark.parametrize("command", ("", *COMMANDS))
+def test_every_help_reads_cleanly_at_80_columns(command):
+    args = [command, "--help"] if command else ["--help"]
+    narrow = runner.invoke(app, args, env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for odd in ("<bool>", "<list[", "<path>", "<int range>", "<str>", "<float>"):
+        assert odd not in narrow.output, (odd, command)
+    # Prose is reflowed to the width, not broken where the source line happened to end:
+    # each line of a paragraph is full, that is, the next line's first word would not fit.
+    prose = [line.strip() for line in lines if not line.strip().startswith(("│", "╭", "╰"))]
+    for line, following in itertools.pairwise(prose):
+        if line and following and not following.startswith("Usage"):
+            assert len(line) + 1 + len(following.split()[0]) > 78, (line, following)
+
+
+def test_version_and_shell_completion():
+    from canary_mc import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"canary-mc {__version__}"
+    assert "--install-completion" in invoke("--help").stdout

@@ -117,7 +117,7 @@ def test_sweep_on_a_separate_scheduler_and_workers_survives_a_dead_worker(tmp_pa
             stop(processes[busy])  # a worker dies while it runs a task
             out, err = sweep.communicate(timeout=120)
         assert sweep.returncode == 0, err
-        assert "small: 16 point(s) x 2 scenario(s)" in out
+        assert "small: 16 points x 2 scenarios: 16 points simulated" in out
         assert len(list(points.glob("*.json"))) == 16
     finally:
         for process in reversed(processes.values()):

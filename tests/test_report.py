@@ -299,12 +299,21 @@ def test_report_md_states_the_recommendation(grid_dir):
     build_report(grid_dir, target=0.01)
     text = (grid_dir / "report.md").read_text()
     lines = [x for x in text.splitlines() if x.startswith("| 0.0")]
-    assert lines[0].startswith("| 0.01 | 0.002 | **1** | 0.2% (")
-    assert lines[1].startswith("| 0.01 | 0.004 | none meets the target (closest: 2, upper")
+    # 2 of 1,000: 0.2%, Wilson 0.055%-0.73%, written to the interval's precision
+    assert lines[0].startswith("| 0.01 | 0.002 | **1** | 0.20% (0.05–0.73) |")
+    # 8 of 1,000 at scale 2: Wilson upper bound 1.57%
+    edge = "(edge of the grid: `largest policy.error_threshold_scale`)"
+    assert lines[1].startswith(
+        f"| 0.01 | 0.004 | none meets the target (closest: 2, upper bound 1.6%) {edge} |"
+    )
     assert lines[1].endswith("| 0 of 3 |")
-    assert lines[2].startswith("| 0.02 | 0.002 | **2** |")
-    assert lines[3].startswith("| 0.02 | 0.004 | **2** |")
-    assert "At 1 of 4 noise levels no setting meets the target" in text
+    # (0.02, 0.002): mean detection 65%, 60%, 70% at scales 0.5, 1, 2: the largest wins
+    assert lines[2].startswith(f"| 0.02 | 0.002 | **2** {edge} | 0.00% (0.00–0.38) | 70% |")
+    assert lines[3].startswith(f"| 0.02 | 0.004 | **2** {edge} |")
+    assert "edge" not in lines[0]  # scale 1 lies inside the grid
+    rows_are = "one per combination of `service.error_rate`, noise level"
+    assert f"In 1 of 4 rows ({rows_are}) no setting meets the target" in text
+    assert "In 3 of 4 rows the setting shown lies at the edge of the grid" in text
     for name in ("false_alarm_heatmap", "tradeoff", "stage_rollbacks-01", "time_to_decision"):
         assert f"(plots/{name}.png)" in text
 
@@ -324,11 +333,12 @@ def test_files_are_png_and_byte_identical_for_the_same_parquet(tmp_path):
         "stage_rollbacks-02.png",
         "time_to_decision.png",
         "report.md",
+        "report.html",
     ]
     assert [p.name for p in other] == names and [p.name for p in again] == names
     for a, b, c in zip(first, again, other, strict=True):
         assert a.read_bytes() == b.read_bytes() == c.read_bytes(), a.name
-    for path in first[:-1]:
+    for path in first[:-2]:
         data = path.read_bytes()
         assert data[:8] == PNG_SIGNATURE
         assert b"Software" not in data and b"matplotlib" not in data
@@ -353,7 +363,7 @@ def test_sweeps_without_noise_or_threshold_axes_get_fewer_plots(tmp_path):
         config={"name": "noise-only", "description": "Only noise varies."},
     )
     names = [p.name for p in build_report(no_threshold)]
-    assert names == ["false_alarm_heatmap.png", "stage_rollbacks.png", "report.md"]
+    assert names == ["false_alarm_heatmap.png", "stage_rollbacks.png", "report.md", "report.html"]
     text = (no_threshold / "report.md").read_text()
     assert "Only noise varies." in text
     assert "No threshold setting was swept, so there is no trade-off" in text
@@ -454,7 +464,14 @@ def test_plot_on_broken_files_and_bad_options(grid_dir, tmp_path):
     assert result.exit_code == 2
     assert "target: must be a false-alarm rate in (0, 1)" in result.stderr
     result = runner.invoke(app, ["plot", str(grid_dir), "--rows", "rollouts"])
-    assert result.exit_code == 2 and "choose from: service.error_rate" in result.stderr
+    assert (
+        result.exit_code == 2
+        and (
+            "rows: 'rollouts' is not a swept axis of this sweep; choose from: "
+            "policy.error_threshold_scale, noise.error_sigma, service.error_rate"
+        )
+        in result.stderr
+    )
 
 
 def test_plot_missing_column_names_it(tmp_path):
@@ -469,7 +486,7 @@ def test_plot_command_writes_and_lists_the_files(grid_dir):
     result = runner.invoke(app, ["plot", str(grid_dir), "--target", "0.05"])
     assert result.exit_code == 0, result.output
     listed = result.stdout.split()
-    assert listed[-1] == str(grid_dir / "report.md")
+    assert listed[-2:] == [str(grid_dir / "report.md"), str(grid_dir / "report.html")]
     assert all(Path(p).is_file() for p in listed)
     assert "below **5%**" in (grid_dir / "report.md").read_text()
 
@@ -519,6 +536,7 @@ def test_end_to_end_a_real_sweep_then_plot(tmp_path):
     names = sorted(Path(p).name for p in outcome.stdout.split())
     assert names == [
         "false_alarm_heatmap.png",
+        "report.html",
         "report.md",
         "stage_rollbacks.png",
         "time_to_decision.png",

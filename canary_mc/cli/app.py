@@ -11,14 +11,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperOption
 
+from canary_mc import __version__
 from canary_mc.bench import reference_dict, run_benchmarks
 from canary_mc.cli.render import bench_table, estimate_tables, figures_table, trace_table
 from canary_mc.engine import run_experiment, trace_rollout
@@ -44,15 +46,55 @@ USAGE_ERROR = 2
 
 app = typer.Typer(
     name="canary-mc",
-    help="Monte Carlo evaluation of canary rollout policies.",
+    help="Monte Carlo evaluation of canary rollout policies: false-alarm and detection "
+    "rates, with 95% confidence intervals, for your policy and your service's noise. "
+    "Start with `canary-mc init`, then `canary-mc run FILE`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode="markdown",
 )
 
-ExperimentPath = Annotated[Path, typer.Argument(help="Experiment file (YAML).", show_default=False)]
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """No type label for a flag: ``--quiet`` takes no value, so ``<bool>`` misleads."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+# typer 0.29 labels every flag ``<bool>`` (its own --help included) and every argument
+# with its Python type (``<list[Path]>``); an argument's metavar already says what it
+# is. The CLI owns the process, so it drops those labels here, once, on import.
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"canary-mc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of every command (``--version``)."""
+
+
+ExperimentPath = Annotated[
+    Path, typer.Argument(help="Experiment file (YAML).", metavar="FILE", show_default=False)
+]
 SeedOption = Annotated[
-    int | None, typer.Option("--seed", min=0, help="Override the file's seed.", show_default=False)
+    int | None,
+    typer.Option(
+        "--seed", min=0, metavar="N", help="Override the file's seed.", show_default=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -85,7 +127,13 @@ def run(
     experiment: ExperimentPath,
     rollouts: Annotated[
         int | None,
-        typer.Option("--rollouts", min=1, help="Override the file's rollouts.", show_default=False),
+        typer.Option(
+            "--rollouts",
+            min=1,
+            metavar="N",
+            help="Override the file's rollouts.",
+            show_default=False,
+        ),
     ] = None,
     seed: SeedOption = None,
     json_output: JsonOption = False,
@@ -118,7 +166,10 @@ def trace(
     scenario: Annotated[
         str | None,
         typer.Option(
-            "--scenario", help="Scenario to trace; default: the healthy one.", show_default=False
+            "--scenario",
+            metavar="NAME",
+            help="Scenario to trace; default: the healthy one.",
+            show_default=False,
         ),
     ] = None,
     json_output: JsonOption = False,
@@ -137,7 +188,7 @@ def trace(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Experiment files to check.")],
+    files: Annotated[list[Path], typer.Argument(help="Experiment files to check.", metavar="FILE")],
 ) -> None:
     """Check experiment files, and every point of their sweeps, without running them."""
     failed = False
@@ -183,6 +234,7 @@ WorkersOption = Annotated[
     typer.Option(
         "--workers",
         min=1,
+        metavar="N",
         help="Parallel processes; default: the cores available.",
         show_default=False,
     ),
@@ -191,12 +243,16 @@ WorkersOption = Annotated[
 
 @app.command()
 def sweep(
-    files: Annotated[list[Path], typer.Argument(help="Experiment files (YAML).")],
-    out: Annotated[Path, typer.Option("--out", help="Results root folder.")] = Path("results"),
+    files: Annotated[list[Path], typer.Argument(help="Experiment files (YAML).", metavar="FILE")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Results root folder.")] = Path(
+        "results"
+    ),
     workers: WorkersOption = None,
     rollouts: Annotated[
         int | None,
-        typer.Option("--rollouts", min=1, help="Rollouts per grid point.", show_default=False),
+        typer.Option(
+            "--rollouts", min=1, metavar="N", help="Rollouts per grid point.", show_default=False
+        ),
     ] = None,
     seed: SeedOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -213,6 +269,7 @@ def sweep(
         str | None,
         typer.Option(
             "--scheduler",
+            metavar="ADDRESS",
             help="Dask scheduler address (tcp://HOST:8786); default: $DASK_SCHEDULER_ADDRESS, "
             "else a local cluster of --workers processes.",
             show_default=False,
@@ -223,7 +280,11 @@ def sweep(
     ] = False,
     target: Annotated[
         float,
-        typer.Option("--target", help="Target false-alarm rate of the report, as a fraction."),
+        typer.Option(
+            "--target",
+            metavar="FRACTION",
+            help="Target false-alarm rate of the report, as a fraction (0.01 is 1%).",
+        ),
     ] = 0.01,
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
@@ -266,9 +327,18 @@ def _run_plans(
     from canary_mc.sweep.runner import run_sweep
 
     for plan in plans:
-        label = f"{plan.name}"
+        simulated_rollouts = [0]  # rollouts of the points simulated now, not reused
         started = time.perf_counter()
-        with point_progress(len(plan.points), label=label, enabled=not quiet) as done:
+        with point_progress(len(plan.points), label=plan.name, enabled=not quiet) as advance:
+
+            def done(
+                rollouts: int,
+                advance: Callable[[int], None] = advance,
+                simulated_rollouts: list[int] = simulated_rollouts,
+            ) -> None:
+                simulated_rollouts[0] += rollouts
+                advance(rollouts)
+
             result = run_sweep(
                 plan,
                 out,
@@ -277,20 +347,54 @@ def _run_plans(
                 chunk_rollouts=chunk_rollouts,
                 on_point=done,
             )
-        elapsed = time.perf_counter() - started
-        scenarios = len(plan.base.evaluated_scenarios)
-        reused = f", {result.reused} reused" if result.reused else ""
         typer.echo(
-            f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
-            f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
-            f"{result.summary}, {result.stages}"
+            sweep_summary_line(
+                plan.name,
+                n_points=result.n_points,
+                n_scenarios=len(plan.base.evaluated_scenarios),
+                reused=result.reused,
+                simulated_rollouts=simulated_rollouts[0],
+                seconds=time.perf_counter() - started,
+            )
+            + f" -> {result.summary}, {result.stages}"
         )
         if not no_plots:
             from canary_mc.report import build_report  # matplotlib loads only here
 
             written = build_report(result.directory, target=target)
-            report = next((p for p in written if p.suffix == ".md"), None)
-            typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
+            plots = sum(p.suffix == ".png" for p in written)
+            reports = " and ".join(str(p) for p in written if p.suffix != ".png")
+            typer.echo(f"{plan.name}: {plots} plot(s), {reports}")
+
+
+def sweep_summary_line(
+    name: str,
+    *,
+    n_points: int,
+    n_scenarios: int,
+    reused: int,
+    simulated_rollouts: int,
+    seconds: float,
+) -> str:
+    """What a sweep did: points simulated (with their rollouts and time) and reused.
+
+    >>> sweep_summary_line("loose", n_points=33, n_scenarios=4, reused=33,
+    ...                    simulated_rollouts=0, seconds=0.1)
+    'loose: 33 points x 4 scenarios: 33 points reused, 0 simulated'
+    """
+    simulated = n_points - reused
+    line = f"{name}: {_count(n_points, 'point')} x {_count(n_scenarios, 'scenario')}: "
+    if simulated == 0:
+        return line + f"{_count(reused, 'point')} reused, 0 simulated"
+    line += (
+        f"{_count(simulated, 'point')} simulated ({simulated_rollouts:,} rollouts "
+        f"in {seconds:.1f} s)"
+    )
+    return line + (f", {_count(reused, 'point')} reused" if reused else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _plan_all(
@@ -327,18 +431,29 @@ def _plan_all(
 
 @app.command()
 def plot(
-    results: Annotated[Path, typer.Argument(help="A sweep's results folder, e.g. results/<name>.")],
+    results: Annotated[
+        Path,
+        typer.Argument(help="A sweep's results folder, e.g. results/NAME.", metavar="RESULTS_DIR"),
+    ],
     target: Annotated[
-        float, typer.Option("--target", help="Target false-alarm rate, as a fraction.")
+        float,
+        typer.Option(
+            "--target",
+            metavar="FRACTION",
+            help="Target false-alarm rate, as a fraction (0.01 is 1%).",
+        ),
     ] = 0.01,
     rows: Annotated[
-        str | None, typer.Option("--rows", help="Swept axis down the panel grid.")
+        str | None,
+        typer.Option("--rows", metavar="AXIS", help="Swept axis down the panel grid."),
     ] = None,
     cols: Annotated[
-        str | None, typer.Option("--cols", help="Swept axis across the panel grid.")
+        str | None,
+        typer.Option("--cols", metavar="AXIS", help="Swept axis across the panel grid."),
     ] = None,
     facet: Annotated[
-        str | None, typer.Option("--facet", help="Swept axis to give one figure per value.")
+        str | None,
+        typer.Option("--facet", metavar="AXIS", help="Swept axis to give one figure per value."),
     ] = None,
 ) -> None:
     """(Re)draw a sweep's plots and report.md from its Parquet files alone."""
@@ -350,15 +465,155 @@ def plot(
         typer.echo(str(path))
 
 
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer questions (``init`` asks only then)."""
+    return sys.stdin.isatty()
+
+
+def _ask(value: Any, question: str, default: Any, interactive: bool, kind: type) -> Any:
+    """A flag's value, else (on a terminal) the answer to ``question``, else the default."""
+    if value is not None:
+        return value
+    if not interactive:
+        return default
+    shown = f"{default:g}" if isinstance(default, float) else default
+    return typer.prompt(question, default=shown, type=kind)
+
+
+@app.command()
+def init(
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="File to write; default: NAME.yaml in the current folder.",
+            metavar="[FILE]",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Experiment name.")
+    ] = None,
+    requests_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--requests-per-second", metavar="RPS", help="Requests per second the service serves."
+        ),
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", metavar="SECONDS", help="Seconds between analysis checks."),
+    ] = None,
+    error_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--error-rate", metavar="FRACTION", help="Share of requests that fail (0.005 is 0.5%)."
+        ),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option("--latency-ms", metavar="MS", help="Median request latency."),
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages", metavar="PCTS", help="Canary traffic per stage, in percent: 1,5,25,50."
+        ),
+    ] = None,
+    checks_per_stage: Annotated[
+        int | None,
+        typer.Option("--checks-per-stage", metavar="N", help="Analysis checks in each stage."),
+    ] = None,
+    error_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--error-threshold",
+            metavar="FRACTION",
+            help="Error-rate increase that fails a check (0.01 is one point).",
+        ),
+    ] = None,
+    latency_threshold_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--latency-threshold-ms", metavar="MS", help="p95 latency increase that fails a check."
+        ),
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Ask nothing: flags, else the defaults (for CI).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a commented starter experiment for the counts model.
+
+    On a terminal it asks for what a flag does not give: your service's traffic, error
+    rate and latency, the stages and the analysis interval. Elsewhere (CI, a pipe) or with
+    `--no-input`, flags and the defaults fill it in. Then `canary-mc run FILE`.
+    """
+    from canary_mc.io.starter import StarterAnswers, parse_stages, starter_experiment
+    from canary_mc.sweep.store import atomic_path
+
+    interactive = not no_input and stdin_is_terminal()
+    d = StarterAnswers()
+
+    def ask(value: Any, question: str, default: Any, kind: type) -> Any:
+        return _ask(value, question, default, interactive, kind)
+
+    with user_errors():
+        name = ask(name, "Experiment name", d.name, str)
+        requests_per_second = ask(
+            requests_per_second, "Requests per second your service serves", d.requests_per_second,
+            float,
+        )  # fmt: skip
+        error_rate = ask(
+            error_rate, "Share of requests that fail (0.005 is 0.5%)", d.error_rate, float
+        )
+        latency_ms = ask(latency_ms, "Median request latency (ms)", d.latency_ms, float)
+        interval = ask(interval, "Seconds between analysis checks", d.interval_s, float)
+        stages = ask(
+            stages, "Canary traffic per stage, in percent",
+            ",".join(f"{p:g}" for p in d.stages_pct), str,
+        )  # fmt: skip
+        stages_pct = parse_stages(stages)
+        checks_per_stage = ask(checks_per_stage, "Checks per stage", d.checks_per_stage, int)
+        error_threshold = ask(
+            error_threshold, "Error-rate increase that fails a check (0.01 is one point)",
+            d.error_threshold, float,
+        )  # fmt: skip
+        latency_threshold_ms = ask(
+            latency_threshold_ms, "p95 latency increase that fails a check (ms)",
+            d.latency_threshold_ms, float,
+        )  # fmt: skip
+        answers = StarterAnswers(
+            name=name,
+            requests_per_second=requests_per_second,
+            interval_s=interval,
+            error_rate=error_rate,
+            latency_ms=latency_ms,
+            stages_pct=stages_pct,
+            checks_per_stage=checks_per_stage,
+            error_threshold=error_threshold,
+            latency_threshold_ms=latency_threshold_ms,
+        )
+        text = starter_experiment(answers)
+        path = Path(f"{answers.name}.yaml") if out is None else out
+        if path.exists() and not force:
+            raise ConfigError(f"{path}: already exists; pass --force to overwrite it")
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}; next: canary-mc validate {path} && canary-mc run {path}")
+
+
 @app.command()
 def bench(
-    experiment: Annotated[Path, typer.Argument(help="Gaussian experiment to benchmark on.")] = Path(
-        "experiments/seed.yaml"
-    ),
+    experiment: Annotated[
+        Path, typer.Argument(help="Gaussian experiment to benchmark on.", metavar="FILE")
+    ] = Path("experiments/seed.yaml"),
     counts_experiment: Annotated[
-        Path, typer.Option("--counts", help="Counts-model experiment for its RNG floor.")
+        Path,
+        typer.Option("--counts", metavar="FILE", help="Counts-model experiment for its RNG floor."),
     ] = Path("experiments/low-traffic.yaml"),
-    out: Annotated[Path, typer.Option("--out", help="Folder for bench.json.")] = Path("results"),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for bench.json.")
+    ] = Path("results"),
     json_output: JsonOption = False,
     quick: Annotated[bool, typer.Option("--quick", hidden=True)] = False,
 ) -> None:

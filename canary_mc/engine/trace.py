@@ -62,6 +62,8 @@ class StepSnapshot:
     ``minute`` is the time at the end of the step (``policy.interval``; ``None`` without
     one). ``metrics`` (a policy with ``metrics:``): ``(name, compared value, max, min)``
     per metric, in the metric's compare units.
+    Under the counts model, each side's errors and requests at the step (``None`` under
+    the Gaussian model, which has no counts).
     """
 
     step: int
@@ -80,6 +82,10 @@ class StepSnapshot:
     verdict: str
     minute: float | None = None
     metrics: tuple[tuple[str, float, float | None, float | None], ...] = ()
+    canary_errors: int | None = None
+    canary_requests: int | None = None
+    baseline_errors: int | None = None
+    baseline_requests: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The seed demo's snapshot fields (same rounding), plus the step index."""
@@ -92,7 +98,16 @@ class StepSnapshot:
             "canary_lat_ms": round(self.canary_latency_ms, 1),
             "baseline_lat_ms": round(self.baseline_latency_ms, 1),
             "traffic_pct": self.traffic_pct,
+            **{
+                name: getattr(self, name)
+                for name in COUNT_FIELDS
+                if getattr(self, name) is not None
+            },
         }
+
+
+COUNT_FIELDS = ("canary_errors", "canary_requests", "baseline_errors", "baseline_requests")
+"""A counts-model step's counts, in :meth:`StepSnapshot.to_dict` only under that model."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         raise ConfigError(f"seed must be >= 0, got {seed}")
     policy = experiment.policy
     policy_plan = plan_policy(policy)
+    counts: dict[str, np.ndarray] = {}
     if experiment.noise.model == "counts":
         rows = _counts_rows(experiment, scenarios[scenario], seed, policy_plan)
         (
@@ -166,6 +182,7 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
             canary_lat,
             base_lat,
             values,
+            counts,
         ) = rows
     else:
         world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
@@ -231,6 +248,7 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
                     )
                     for limits, value in zip(policy_plan.metrics, values, strict=True)
                 ),
+                **{name: int(values[step]) for name, values in counts.items()},
             )
         )
         if not is_decision and policy_plan.step_in_stage[step] == stage.duration_steps - 1:
@@ -274,7 +292,9 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
 def _counts_rows(
     experiment: Experiment, scenario: Scenario, seed: int, policy_plan: PolicyPlan
 ) -> tuple[Outcomes, np.ndarray, ...]:
-    """Rollout 0 under the counts model: outcome, then per-step deltas, rates and latencies.
+    """Rollout 0 under the counts model: outcome, then per-step deltas, rates and
+    latencies, each metric's compared values, then each side's counts by
+    :data:`COUNT_FIELDS` name.
 
     Rates of a side without requests are NaN (no data).
     """
@@ -302,6 +322,7 @@ def _counts_rows(
                 else o.gauges[check.name]
             )
             values.append(compare_values(canary_x[0], baseline_x[0], check.compare))
+    counts = {name: getattr(o, name)[0] for name in COUNT_FIELDS}
     return (
         outcome,
         canary - baseline,
@@ -311,4 +332,5 @@ def _counts_rows(
         canary_lat,
         base_lat,
         values,
+        counts,
     )

@@ -10,15 +10,18 @@ threshold setting
     contains ``threshold`` (``policy.error_threshold_scale``,
     ``policy.stages.canary-5pct.error_threshold``, ``policy.latency_threshold_ms``).
 noise level
-    One combination of the values of the swept ``noise.*`` paths.
+    One combination of the values of the swept ``noise.*`` paths and of traffic
+    (``service.requests_per_step``).
 other axes
-    Every other swept path; the plots draw one panel per combination of their values.
+    Every other swept path, and any axis named by ``--rows``, ``--cols`` or ``--facet``;
+    the plots draw one panel per combination of their values.
 
 Settings and levels are ordered by their values, ascending, axis by axis in file order.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from canary_mc.errors import ConfigError, ResultsError
+from canary_mc.stats.formatting import rate_with_interval
 
 NOT_SWEPT = "as in the file"
 """Label of the single threshold setting (or noise level) of a sweep that does not vary it."""
@@ -48,6 +52,53 @@ class AxisRoles:
     noise: tuple[str, ...]
     other: tuple[str, ...]
 
+    def for_lines(self) -> AxisRoles:
+        """Roles in the line plots (trade-off, time to decision): the first threshold
+        axis runs along each line; further threshold axes get panels of their own, so a
+        line never zigzags through a second axis's values."""
+        return AxisRoles(self.threshold[:1], self.noise, self.threshold[1:] + self.other)
+
+    def for_heatmap(self) -> AxisRoles:
+        """Roles in the heatmap: with two threshold axes, the first across and the second
+        down (in the ``noise`` slot), and the noise axes as panels; otherwise unchanged."""
+        if len(self.threshold) < 2:
+            return self
+        return AxisRoles(
+            self.threshold[:1], self.threshold[1:2], self.threshold[2:] + self.noise + self.other
+        )
+
+
+def most_combinations(summary: pd.DataFrame, axes: Sequence[str], within: Sequence[str]) -> int:
+    """The most distinct combinations of ``axes`` found within one combination of
+    ``within`` (1 for no axes)."""
+    if not axes:
+        return 1
+    if not within:
+        return len(summary.drop_duplicates(list(axes)))
+    counts = summary.drop_duplicates([*within, *axes]).groupby(list(within), observed=True).size()
+    return int(counts.max())
+
+
+def bar_roles(summary: pd.DataFrame, roles: AxisRoles) -> AxisRoles:
+    """Roles in the stage bars: one bar per threshold setting, as long as some figure
+    would get more than one; else one per noise level (traffic, say), else one per value
+    of the other axes (a zip of rules), so a figure never shows lone bars page after page.
+
+    The bar axes take the ``threshold`` slot.
+    """
+    if most_combinations(summary, roles.threshold, [*roles.noise, *roles.other]) > 1:
+        return roles
+    if most_combinations(summary, roles.noise, roles.other) > 1:
+        return AxisRoles(roles.noise, (), roles.threshold + roles.other)
+    if roles.other:
+        return AxisRoles(roles.other + roles.threshold, roles.noise, ())
+    return roles
+
+
+NOISE_SERVICE_PATHS = ("service.requests_per_step",)
+"""``service.`` paths that set how noisy the measurements are: under the counts model,
+fewer requests per step mean noisier rates, so traffic is a noise axis."""
+
 
 def is_threshold_axis(path: str) -> bool:
     """A ``policy.`` path whose last part names a threshold."""
@@ -56,35 +107,71 @@ def is_threshold_axis(path: str) -> bool:
 
 
 def is_noise_axis(path: str) -> bool:
-    """A ``noise.`` path."""
+    """A ``noise.`` path, or traffic (:data:`NOISE_SERVICE_PATHS`)."""
     parts = path.split(".")
-    return len(parts) > 1 and parts[0] == "noise"
+    return (len(parts) > 1 and parts[0] == "noise") or path in NOISE_SERVICE_PATHS
 
 
-def classify_axes(axes: Sequence[str]) -> AxisRoles:
+def classify_axes(axes: Sequence[str], layout: Iterable[str | None] = ()) -> AxisRoles:
     """Split swept dotted paths into threshold, noise and other axes.
+
+    Axes named in ``layout`` (``--rows``, ``--cols``, ``--facet``) lay panels out, so
+    they count as other axes whatever their kind.
 
     Examples
     --------
     >>> classify_axes(["noise.error_sigma", "policy.error_threshold_scale", "rollouts"])
     AxisRoles(threshold=('policy.error_threshold_scale',), noise=('noise.error_sigma',), \
 other=('rollouts',))
+    >>> classify_axes(["noise.error_sigma", "policy.error_threshold_scale"],
+    ...               layout=["noise.error_sigma"]).other
+    ('noise.error_sigma',)
     """
-    threshold = tuple(a for a in axes if is_threshold_axis(a))
-    noise = tuple(a for a in axes if is_noise_axis(a))
+    named = {a for a in layout if a is not None}
+    threshold = tuple(a for a in axes if is_threshold_axis(a) and a not in named)
+    noise = tuple(a for a in axes if is_noise_axis(a) and a not in named)
     other = tuple(a for a in axes if a not in threshold and a not in noise)
     return AxisRoles(threshold=threshold, noise=noise, other=other)
 
 
 def format_value(value: Any) -> str:
-    """A swept value as written in a label: ``0.005``, ``2``, ``canary-5pct``."""
+    """A swept value as written in a label: ``0.005``, ``2``, ``canary-5pct``; a swept
+    mapping (a whole ``policy.rule``, stored as JSON) as ``sprt(alpha=0.02, beta=0.2)``.
+
+    >>> format_value('{"alpha": 0.02273, "beta": 0.2, "kind": "sprt"}')
+    'sprt(alpha=0.02273, beta=0.2)'
+    """
     if isinstance(value, bool | np.bool_):
         return str(bool(value)).lower()
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):
         return f"{float(value):g}"
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            mapping = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(mapping, dict):
+            kind = mapping.pop("kind", "")
+            inner = ", ".join(f"{k}={format_value(v)}" for k, v in mapping.items())
+            return f"{kind}({inner})" if kind else inner
     return str(value)
+
+
+def short_labels(values: Sequence[Any]) -> dict[Any, str]:
+    """Labels of one axis's values for a crowded axis: a swept mapping by its ``kind``
+    alone when that tells the values apart (``sprt`` rather than its parameters).
+
+    >>> short_labels(['{"kind": "sprt", "alpha": 0.02}', '{"kind": "msprt", "tau": 1}'])
+    {'{"kind": "sprt", "alpha": 0.02}': 'sprt', '{"kind": "msprt", "tau": 1}': 'msprt'}
+    """
+    full = {v: format_value(v) for v in values}
+    kinds = {v: text.split("(", 1)[0] for v, text in full.items()}
+    mappings = all(isinstance(v, str) and v.startswith("{") for v in values)
+    if mappings and all(kinds.values()) and len(set(kinds.values())) == len(kinds):
+        return kinds
+    return full
 
 
 def format_values(values: AxisValues) -> str:
@@ -112,10 +199,12 @@ def format_percent(rate: float) -> str:
 
 
 def format_interval(rate: float, lo: float, hi: float) -> str:
-    """``rate (lo–hi)`` in percent; the rate alone when the bounds are missing."""
+    """``rate (lo–hi)`` in percent, one precision for all three
+    (:func:`canary_mc.stats.formatting.rate_with_interval`); the rate alone when the
+    bounds are missing."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return format_percent(rate)
-    return f"{format_percent(rate)} ({format_percent(lo)}–{format_percent(hi)})"
+    return rate_with_interval(rate, lo, hi)
 
 
 def _ranked(frame: pd.DataFrame, axes: tuple[str, ...]) -> tuple[list[str], list[int]]:
@@ -125,7 +214,8 @@ def _ranked(frame: pd.DataFrame, axes: tuple[str, ...]) -> tuple[list[str], list
     keys = list(frame[list(axes)].itertuples(index=False, name=None))
     unique = sorted(set(keys))
     rank = {key: i for i, key in enumerate(unique)}
-    label = {key: " / ".join(format_value(v) for v in key) for key in unique}
+    short = [short_labels([key[k] for key in unique]) for k in range(len(axes))]
+    label = {key: " / ".join(short[k][v] for k, v in enumerate(key)) for key in unique}
     if len(set(label.values())) < len(unique):  # two values alike at 6 digits: show all
         label = {key: " / ".join(repr(v) for v in key) for key in unique}
     return [label[k] for k in keys], [rank[k] for k in keys]
@@ -240,8 +330,8 @@ def plan_pages(
         if axis not in other:
             choices = ", ".join(other) if other else "none: this sweep has no other axes"
             raise ConfigError(
-                f"{option}: {axis!r} is not a swept axis to lay panels out by "
-                f"(threshold and noise axes are each plot's own); choose from: {choices}"
+                f"{option}: {axis!r} is not a swept axis to lay panels out by; "
+                f"choose from: {choices}"
             )
     given = [a for a in named.values() if a is not None]
     if len(set(given)) < len(given):
@@ -453,6 +543,8 @@ def stage_table(frame: pd.DataFrame, stages: pd.DataFrame, other: Sequence[str])
         "completed_rate",
         *other,
     ]
+    # stages.parquet carries the swept columns itself; older files get them by the join
+    keep = ["point", "scenario", *(c for c in keep if c not in stages.columns)]
     table = stages.merge(frame[keep], on=["point", "scenario"], how="inner", validate="m:1")
     order = {name: i for i, name in enumerate(scenario_order(frame))}
     table["scenario_order"] = table["scenario"].map(order)
@@ -538,6 +630,10 @@ class Recommendation:
         Settings compared, and how many meet the target.
     closest : str or None
         When none meets the target, the setting with the lowest upper bound.
+    edges : tuple of str
+        Where the shown setting lies at the edge of the grid: for each threshold axis
+        with several values here on which it takes the smallest or the largest,
+        ``"smallest <axis>"`` or ``"largest <axis>"``. A better setting may lie beyond.
     """
 
     values: AxisValues
@@ -551,6 +647,23 @@ class Recommendation:
     n_settings: int
     n_meeting: int
     closest: str | None
+    edges: tuple[str, ...] = ()
+
+
+def grid_edges(level: pd.DataFrame, setting: str, axes: Sequence[str]) -> tuple[str, ...]:
+    """The threshold axes on which ``setting`` takes the smallest or largest value of
+    ``level`` (rows of one recommendation), for axes with several values there."""
+    at = level[level["threshold_setting"] == setting].iloc[0]
+    edges = []
+    for axis in axes:
+        values = level[axis].dropna().unique()
+        if len(values) < 2:
+            continue
+        if at[axis] == values.min():
+            edges.append(f"smallest {axis}")
+        elif at[axis] == values.max():
+            edges.append(f"largest {axis}")
+    return tuple(edges)
 
 
 def recommendations(
@@ -628,6 +741,7 @@ def recommendations(
                     n_settings=len(options),
                     n_meeting=len(meeting),
                     closest=closest,
+                    edges=grid_edges(level, best[0], roles.threshold),
                 )
             )
     return result

@@ -12,6 +12,8 @@ bytes for the same data.
 from __future__ import annotations
 
 import functools
+import math
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from canary_mc.report.data import (
@@ -122,7 +125,7 @@ def axis_title(axes: Sequence[str], role: str, *, wrap: bool = False) -> str:
     ``wrap`` puts each unit on a line of its own (for a vertical axis).
     """
     if not axes:
-        return f"{role} (not swept)"
+        return f"{role}{chr(10) if wrap else ' '}(not swept)"
     parts = []
     for path in axes:
         unit = axis_unit(path)
@@ -165,6 +168,48 @@ def _curve_label(scenario: str, noise_level: str, roles: AxisRoles) -> str:
     if not roles.noise:
         return scenario
     return f"{scenario}, {' / '.join(roles.noise)} = {noise_level}"
+
+
+Entries = list[tuple[Any, str]]
+"""Legend entries: ``(handle, label)`` pairs."""
+
+
+def line_legend(frame: pd.DataFrame, roles: AxisRoles, *, healthy: bool) -> Entries:
+    """Legend entries of the line plots: one per scenario (its colour) and, when several,
+    one per noise level (its line style and marker), so the legend grows with scenarios
+    plus levels, not with their product."""
+    rows = frame if healthy else frame[~frame["healthy"].astype(bool)]
+    entries: Entries = [
+        (Line2D([], [], color=_scenario_color(frame, name), linewidth=2), name)
+        for name in scenario_order(rows)
+    ]
+    levels = list(rows.drop_duplicates("noise_level").sort_values("noise_order")["noise_level"])
+    if len(levels) > 1:
+        for index, level in enumerate(levels):
+            linestyle, marker = _noise_style(index)
+            handle = Line2D([], [], color="0.3", linestyle=linestyle, marker=marker, markersize=4)
+            entries.append((handle, f"{' / '.join(roles.noise)} = {level}"))
+    return entries
+
+
+def _label_points(ax: Axes, points: list[tuple[float, float, str]], fontsize: float = 7) -> None:
+    """Label points beside them, skipping any label that would overlap one already placed
+    or leave the axes (in display coordinates, once the limits are final)."""
+    placed: list[tuple[float, float, float, float]] = []
+    box = ax.get_window_extent()
+    pixels = fontsize * DPI / 72
+    for x, y, text in points:
+        px, py = ax.transData.transform((x, y))
+        left, top = px + 3, py - 9 * DPI / 72
+        width, height = 0.62 * pixels * len(text), pixels
+        rect = (left, top - height, left + width, top)
+        inside = box.x0 <= rect[0] and rect[2] <= box.x1 and box.y0 <= rect[1] and rect[3] <= box.y1
+        clear = all(
+            rect[2] < r[0] or r[2] < rect[0] or rect[3] < r[1] or r[3] < rect[1] for r in placed
+        )
+        if inside and clear:
+            placed.append(rect)
+            ax.annotate(text, (x, y), xytext=(3, -9), textcoords="offset points", fontsize=fontsize)
 
 
 # --- 1. false-alarm heatmap ---------------------------------------------------------
@@ -251,7 +296,7 @@ def add_false_alarm_colorbar(figure: Figure, image: Any, axes: list[Axes], targe
     bar.ax.yaxis.set_minor_locator(FixedLocator([]))
     bar.ax.yaxis.set_major_formatter(PERCENT)
     bar.ax.axhline(target, color="black", linewidth=2)
-    bar.set_label(f"false-alarm rate (line: target {format_percent(target)})")
+    bar.set_label(f"false-alarm rate\n(line: target {format_percent(target)})")
 
 
 # --- 2. trade-off curves ------------------------------------------------------------
@@ -312,18 +357,7 @@ def tradeoff_plot(
             capsize=2,
             label=_curve_label(curve.scenario, curve.noise_level, roles),
         )
-        if len(curves) <= 4:
-            for x, y, setting in zip(
-                curve.false_alarm, curve.detection, curve.thresholds, strict=True
-            ):
-                ax.annotate(setting, (x, y), xytext=(3, -9), textcoords="offset points", fontsize=7)
-    ax.axvline(
-        target,
-        color="0.25",
-        linestyle="--",
-        linewidth=1,
-        label=f"target false-alarm rate {format_percent(target)}",
-    )
+    ax.axvline(target, color="0.25", linestyle="--", linewidth=1, label=_target_entry(target)[1])
     ax.set_xscale("symlog", linthresh=HEATMAP_FLOOR, linscale=0.5)
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
@@ -332,11 +366,28 @@ def tradeoff_plot(
     ax.set_xlabel("false-alarm rate (healthy rollouts rolled back, %)")
     ax.set_ylabel("detection rate (regressed rollouts rolled back, %)")
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
+    if len(curves) <= 4:  # label the settings along each line, where there is room
+        _label_points(
+            ax,
+            [
+                (x, y, setting)
+                for curve in curves
+                for x, y, setting in zip(
+                    curve.false_alarm, curve.detection, curve.thresholds, strict=True
+                )
+            ],
+        )
     if title:
         ax.set_title(title)
     if legend:
-        ax.legend(loc="lower right")
+        entries = [*line_legend(panel, roles, healthy=False), _target_entry(target)]
+        ax.legend(*zip(*entries, strict=True), loc="lower right")
     return figure
+
+
+def _target_entry(target: float) -> tuple[Any, str]:
+    handle = Line2D([], [], color="0.25", linestyle="--", linewidth=1)
+    return handle, f"target false-alarm rate {format_percent(target)}"
 
 
 # --- 3. where rollbacks happen ------------------------------------------------------
@@ -390,6 +441,7 @@ def stage_bars(
         label="completed (no rollback)",
     )
     _threshold_ticks(ax, stack.thresholds)
+    ax.set_xlim(-0.8, n_bars - 0.2)  # a lone bar stays a bar, not a wall
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PERCENT)
     ax.set_xlabel(axis_title(roles.threshold, "threshold setting", wrap=True))
@@ -466,7 +518,7 @@ def decision_time_plot(
             color="0.4",
             linestyle=":",
             linewidth=1,
-            label=f"all {int(steps[0])} steps (every rollout completes)",
+            label=_steps_entry(panel)[0][1],
         )
     _threshold_ticks(ax, thresholds)
     ax.set_ylim(bottom=0)
@@ -476,8 +528,17 @@ def decision_time_plot(
     if title:
         ax.set_title(title)
     if legend:
-        ax.legend(loc="best")
+        entries = line_legend(panel, roles, healthy=True) + _steps_entry(panel)
+        ax.legend(*zip(*entries, strict=True), loc="best")
     return figure
+
+
+def _steps_entry(frame: pd.DataFrame) -> Entries:
+    steps = frame["n_steps"].unique()
+    if len(steps) != 1:
+        return []
+    handle = Line2D([], [], color="0.4", linestyle=":", linewidth=1)
+    return [(handle, f"all {int(steps[0])} steps (every rollout completes)")]
 
 
 # --- figures of panels --------------------------------------------------------------
@@ -485,6 +546,30 @@ def decision_time_plot(
 
 def _suptitle(experiment: str, what: str, fixed: str) -> str:
     return f"{experiment}: {what}" + (f"\n{fixed}" if fixed else "")
+
+
+CHAR_WIDTH_EM = 0.62
+"""Upper estimate of DejaVu Sans' mean character width, in ems: titles wrap to fit."""
+
+
+def wrap_text(text: str, width_inches: float, fontsize: float) -> str:
+    """``text`` with each line wrapped at spaces to fit ``width_inches`` at ``fontsize``."""
+    chars = max(10, int(width_inches * 72 / (CHAR_WIDTH_EM * fontsize)))
+    return "\n".join(
+        "\n".join(textwrap.wrap(line, chars, break_on_hyphens=False) or [""])
+        for line in text.split("\n")
+    )
+
+
+def _titles(figure: Figure, grid: np.ndarray, suptitle: str) -> None:
+    """The figure's title and each panel's, wrapped to their widths."""
+    size = matplotlib.rcParams["figure.titlesize"]
+    figure.suptitle(wrap_text(suptitle, figure.get_figwidth() - 0.2, size))
+    panel_width = figure.get_figwidth() / grid.shape[1]
+    for ax in grid.flat:
+        title = ax.get_title()
+        if title:
+            ax.set_title(wrap_text(title, panel_width - 0.3, matplotlib.rcParams["axes.titlesize"]))
 
 
 def _page_fixed(page: Page, fixed: str) -> str:
@@ -518,12 +603,20 @@ def _outer_labels(page: Page, grid: np.ndarray) -> None:
             ax.set_ylabel("")
 
 
-def _shared_legend(figure: Figure, grid: np.ndarray) -> None:
-    best = max(grid.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
-    handles, labels = best.get_legend_handles_labels()
-    if handles:
-        longest = max(len(label) for label in labels)
-        per_row = max(1, int(figure.get_figwidth() * 100 / (7 * longest + 40)))
+def _shared_legend(figure: Figure, grid: np.ndarray, entries: Entries | None = None) -> None:
+    """One legend below the panels, in as many columns as fit the figure's width;
+    ``entries`` default to the labelled artists of the panel with the most."""
+    if entries is None:
+        best = max(grid.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
+        entries = list(zip(*best.get_legend_handles_labels(), strict=True))
+    if entries:
+        handles, labels = zip(*entries, strict=True)
+        fontsize = matplotlib.rcParams["legend.fontsize"]
+        longest = max(len(label) for label in labels) * CHAR_WIDTH_EM * fontsize / 72 + 0.5
+        per_row = max(1, int((figure.get_figwidth() - 0.2) / longest))
+        rows = math.ceil(len(handles) / per_row)
+        # the legend gets its own room below the panels rather than squeezing them
+        figure.set_figheight(figure.get_figheight() + 0.2 + rows * fontsize * 1.6 / 72)
         figure.legend(handles, labels, loc="outside lower center", ncols=min(per_row, len(handles)))
 
 
@@ -558,7 +651,7 @@ def false_alarm_figure(
     """
     n_thresholds = frame["threshold_setting"].nunique()
     n_noise = frame["noise_level"].nunique()
-    figure, grid = _panel_grid(page, 2.4 + 0.8 * n_thresholds, 1.6 + 0.45 * n_noise)
+    figure, grid = _panel_grid(page, 2.4 + 0.8 * n_thresholds, max(2.4, 1.6 + 0.45 * n_noise))
     for panel in page.panels:
         false_alarm_heatmap(
             select(frame, page.values + panel.values),
@@ -571,13 +664,15 @@ def false_alarm_figure(
     _outer_labels(page, grid)
     images = [ax.images[0] for ax in grid.flat if ax.images]
     add_false_alarm_colorbar(figure, images[0], list(grid.flat), target)
-    figure.suptitle(
+    _titles(
+        figure,
+        grid,
         _suptitle(
             experiment,
             "false-alarm rate (healthy rollouts rolled back)\n"
             f"bold: the 95% upper bound is below the {format_percent(target)} target",
             _page_fixed(page, fixed),
-        )
+        ),
     )
     return figure
 
@@ -604,13 +699,18 @@ def tradeoff_figure(
             legend=False,
         )
     _outer_labels(page, grid)
-    _shared_legend(figure, grid)
-    figure.suptitle(
+    page_rows = select(frame, page.values)
+    _shared_legend(
+        figure, grid, [*line_legend(page_rows, roles, healthy=False), _target_entry(target)]
+    )
+    _titles(
+        figure,
+        grid,
         _suptitle(
             experiment,
             "detection against false alarms as the threshold varies (95% intervals)",
             _page_fixed(page, fixed),
-        )
+        ),
     )
     return figure
 
@@ -635,9 +735,14 @@ def decision_time_figure(
             legend=False,
         )
     _outer_labels(page, grid)
-    _shared_legend(figure, grid)
-    figure.suptitle(
-        _suptitle(experiment, "mean steps to a decision (95% intervals)", _page_fixed(page, fixed))
+    page_rows = select(frame, page.values)
+    _shared_legend(
+        figure, grid, [*line_legend(page_rows, roles, healthy=True), *_steps_entry(page_rows)]
+    )
+    _titles(
+        figure,
+        grid,
+        _suptitle(experiment, "mean steps to a decision (95% intervals)", _page_fixed(page, fixed)),
     )
     return figure
 
@@ -673,22 +778,31 @@ def stage_figure(
         table.drop_duplicates("noise_level").sort_values("noise_order")["noise_level"]
     )
     n_bars = table["threshold_setting"].nunique()
-    cells = tuple(Panel(i, j, ()) for i in range(len(scenarios)) for j in range(len(noise_levels)))
-    page = Page(values, len(scenarios), len(noise_levels), cells)
-    figure, grid = _panel_grid(page, max(3.4, 1.6 + 0.55 * n_bars), 2.9)
-    for i, scenario in enumerate(scenarios):
-        for j, noise_level in enumerate(noise_levels):
-            cell = table[(table["scenario"] == scenario) & (table["noise_level"] == noise_level)]
-            title = _curve_label(scenario, noise_level, roles).replace(", ", "\n", 1)
-            stage_bars(cell, roles=roles, ax=grid[i, j], title=title, legend=False)
+    if len(noise_levels) > 1:
+        places = {
+            (s, n): (i, j) for i, s in enumerate(scenarios) for j, n in enumerate(noise_levels)
+        }
+        n_rows, n_cols = len(scenarios), len(noise_levels)
+    else:  # one column of scenarios would be tall and narrow: wrap them
+        n_cols = 1 if len(scenarios) <= 2 else min(3, math.ceil(math.sqrt(len(scenarios))))
+        places = {(s, noise_levels[0]): divmod(k, n_cols) for k, s in enumerate(scenarios)}
+        n_rows = math.ceil(len(scenarios) / n_cols)
+    page = Page(values, n_rows, n_cols, tuple(Panel(i, j, ()) for i, j in places.values()))
+    figure, grid = _panel_grid(page, max(3.4, 1.6 + 0.55 * n_bars), 2.9 + 0.1 * n_bars)
+    for (scenario, noise_level), (i, j) in places.items():
+        cell = table[(table["scenario"] == scenario) & (table["noise_level"] == noise_level)]
+        title = _curve_label(scenario, noise_level, roles).replace(", ", "\n", 1)
+        stage_bars(cell, roles=roles, ax=grid[i, j], title=title, legend=False)
     _outer_labels(page, grid)
     _shared_legend(figure, grid)
-    figure.suptitle(
+    _titles(
+        figure,
+        grid,
         _suptitle(
             experiment,
             "where rollbacks happen: share of rollouts rolled back at each stage",
             _page_fixed(page, fixed),
-        )
+        ),
     )
     return figure
 

@@ -13,6 +13,7 @@ from canary_mc.errors import ConfigError
 from canary_mc.report.data import (
     AxisRoles,
     Recommendation,
+    bar_roles,
     classify_axes,
     combinations,
     format_interval,
@@ -23,6 +24,7 @@ from canary_mc.report.data import (
     stage_table,
     with_settings,
 )
+from canary_mc.report.html import markdown_to_html
 from canary_mc.report.plots import (
     DEFAULT_TARGET,
     axis_title,
@@ -33,9 +35,11 @@ from canary_mc.report.plots import (
     tradeoff_figure,
 )
 from canary_mc.report.results import SweepResults, read_results
+from canary_mc.sweep.store import atomic_path
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 HEATMAP = "false_alarm_heatmap"
 TRADEOFF = "tradeoff"
 STAGES = "stage_rollbacks"
@@ -52,7 +56,8 @@ def build_report(
     cols: str | None = None,
     facet: str | None = None,
 ) -> list[Path]:
-    """(Re)draw a sweep's plots into ``<results_dir>/plots/`` and write ``report.md``.
+    """(Re)draw a sweep's plots into ``<results_dir>/plots/``; write ``report.md`` and
+    ``report.html``.
 
     Reads only ``summary.parquet`` and ``stages.parquet``; the same files give the same
     bytes. PNG files this function wrote earlier are removed first, so a re-run with
@@ -71,7 +76,8 @@ def build_report(
     Returns
     -------
     list of Path
-        The files written: the PNGs in drawing order, then ``report.md``.
+        The files written: the PNGs in drawing order, then ``report.md`` and
+        ``report.html`` (the same report, self-contained: plots inlined, tables sortable).
 
     Raises
     ------
@@ -86,9 +92,25 @@ def build_report(
             f"got {target:g}"
         )
     results = read_results(Path(results_dir))
-    roles = classify_axes(results.axes)
+    for option, axis in (("rows", rows), ("cols", cols), ("facet", facet)):
+        if axis is not None and axis not in results.axes:
+            raise ConfigError(
+                f"{option}: {axis!r} is not a swept axis of this sweep; choose from: "
+                + (", ".join(results.axes) or "none (nothing was swept)")
+            )
+    roles = classify_axes(results.axes, layout=(rows, cols, facet))
     frame = with_settings(results.summary, roles)
-    pages = plan_pages(frame, roles.other, rows=rows, cols=cols, facet=facet)
+    layout = {"rows": rows, "cols": cols, "facet": facet}
+
+    # Each kind of plot has its own roles (AxisRoles.for_lines, .for_heatmap): with two
+    # threshold axes the heatmap is 2-D and the lines follow one axis, the other paneled.
+    def settings(other_roles: AxisRoles) -> pd.DataFrame:
+        return frame if other_roles == roles else with_settings(results.summary, other_roles)
+
+    line_roles, heat_roles = roles.for_lines(), roles.for_heatmap()
+    line_frame, heat_frame = settings(line_roles), settings(heat_roles)
+    line_pages = plan_pages(line_frame, line_roles.other, **layout)
+    heat_pages = plan_pages(heat_frame, heat_roles.other, **layout)
     plots_dir = results.directory / PLOTS_DIR
     plots_dir.mkdir(exist_ok=True)
     for old in sorted(plots_dir.iterdir()):
@@ -108,11 +130,15 @@ def build_report(
         written.extend(paths)
         return paths
 
-    common = {"roles": roles, "experiment": experiment, "fixed": fixed}
+    common = {"experiment": experiment, "fixed": fixed}
     heatmaps: list[Path] | str
-    if roles.threshold or roles.noise:
+    if heat_roles.threshold or heat_roles.noise:
         heatmaps = save_all(
-            HEATMAP, [false_alarm_figure(frame, p, target=target, **common) for p in pages]
+            HEATMAP,
+            [
+                false_alarm_figure(heat_frame, p, roles=heat_roles, target=target, **common)
+                for p in heat_pages
+            ],
         )
     else:
         heatmaps = "Neither a threshold setting nor a noise level was swept: no grid to draw."
@@ -123,20 +149,29 @@ def build_report(
         tradeoffs = "The experiment has no regression scenario, so nothing to detect."
     else:
         tradeoffs = save_all(
-            TRADEOFF, [tradeoff_figure(frame, p, target=target, **common) for p in pages]
+            TRADEOFF,
+            [
+                tradeoff_figure(line_frame, p, roles=line_roles, target=target, **common)
+                for p in line_pages
+            ],
         )
-    table = stage_table(frame, results.stages, roles.other)
+    stage_roles = bar_roles(results.summary, roles)
+    stage_frame = settings(stage_roles)
+    table = stage_table(stage_frame, results.stages, stage_roles.other)
     stages = save_all(
         STAGES,
         [
-            stage_figure(table, tuple(zip(roles.other, key, strict=True)), **common)
-            for key in combinations(frame, roles.other)
+            stage_figure(
+                table, tuple(zip(stage_roles.other, key, strict=True)), roles=stage_roles, **common
+            )
+            for key in combinations(stage_frame, stage_roles.other)
         ],
     )
     decision_times: list[Path] | str
     if roles.threshold:
         decision_times = save_all(
-            DECISION_TIME, [decision_time_figure(frame, p, **common) for p in pages]
+            DECISION_TIME,
+            [decision_time_figure(line_frame, p, roles=line_roles, **common) for p in line_pages],
         )
     else:
         decision_times = "No threshold setting was swept, so there is no curve to draw."
@@ -154,8 +189,15 @@ def build_report(
         decision_times=decision_times,
     )
     report = results.directory / REPORT_FILE
-    report.write_text(text, encoding="utf-8")
-    written.append(report)
+    with atomic_path(report) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    page = results.directory / HTML_FILE
+    with atomic_path(page) as tmp:
+        tmp.write_text(
+            markdown_to_html(text, base=results.directory, title=f"{experiment}: sweep report"),
+            encoding="utf-8",
+        )
+    written += [report, page]
     return written
 
 
@@ -194,6 +236,7 @@ def recommendation_table(
         "threshold setting: "
         + (axis_title(roles.threshold, "") if roles.threshold else "not swept"),
         "false-alarm rate (95% CI)",
+        "mean detection",
         *(f"detection: {s} (95% CI)" for s in scenarios),
         f"settings meeting {format_percent(target)}",
     ]
@@ -207,17 +250,32 @@ def recommendation_table(
             )
         else:
             choice = f"**{row.threshold_setting}**"
+        if row.edges:
+            choice += f" (edge of the grid: {', '.join(f'`{e}`' for e in row.edges)})"
         detection = {d.scenario: format_interval(d.rate, d.lo, d.hi) for d in row.detection}
         cells = [
             *(format_value(v) for _, v in row.values),
             row.noise_level,
             choice,
             format_interval(row.false_alarm, row.false_alarm_lo, row.false_alarm_hi),
+            format_percent(row.mean_detection),
             *(detection.get(s, "—") for s in scenarios),
             f"{row.n_meeting} of {row.n_settings}",
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _rows_are(roles: AxisRoles) -> str:
+    """What one row of the recommendation table stands for, in words."""
+    parts = [*(f"`{a}`" for a in roles.other), *(["noise level"] if roles.noise else [])]
+    if not parts:
+        return "the one noise level"
+    return (
+        "one per " + " and ".join(parts)
+        if len(parts) == 1
+        else ("one per combination of " + ", ".join(parts))
+    )
 
 
 def _swept_line(frame: pd.DataFrame, roles: AxisRoles) -> str:
@@ -301,9 +359,9 @@ def report_markdown(
             f"Target: a false-alarm rate below **{format_percent(target)}** with 95% "
             "confidence, that is, the upper end of the rate's 95% interval is below "
             f"{format_percent(target)}; a point estimate below it is not enough. For each "
-            "noise level, the threshold setting that meets the target with the highest "
-            "detection (the mean over the regression scenarios; ties go to the lower "
-            "false-alarm bound, then the lower setting). When no setting meets it, the row "
+            f"row ({_rows_are(roles)}), the threshold setting that meets the target with "
+            "the highest detection (the mean over the regression scenarios; ties go to the "
+            "lower false-alarm bound, then the lower setting). When no setting meets it, the row "
             "shows the setting whose upper bound comes closest, with its rates.\n"
         )
         if not roles.threshold:
@@ -312,17 +370,37 @@ def report_markdown(
                 "against the target.\n"
             )
         out.append(recommendation_table(advice, roles, regressions, target))
+        rows_are = _rows_are(roles)
         if n_none:
             out.append(
-                f"\nAt {n_none} of {len(advice)} noise levels no setting meets the target: "
-                "loosen the thresholds further, lengthen the stages, or run more rollouts "
-                "if the bound is close.\n"
+                f"\nIn {n_none} of {len(advice)} rows ({rows_are}) no setting meets the "
+                "target: loosen the thresholds further, lengthen the stages, or run more "
+                "rollouts if the bound is close.\n"
+            )
+        n_edge = sum(bool(r.edges) for r in advice)
+        if n_edge:
+            out.append(
+                f"\nIn {n_edge} of {len(advice)} rows the setting shown lies at the edge of "
+                "the grid: a setting beyond it, not swept, may do better. Extend the sweep "
+                "along the axis named to be sure.\n"
             )
 
-    out.append("\n## False alarms by noise level and threshold setting\n")
+    heat = roles.for_heatmap()
+    if heat.noise and heat.noise[0] in roles.threshold:
+        title, layout = (
+            "False alarms by threshold setting",
+            f"rows: `{heat.noise[0]}`; columns: `{heat.threshold[0]}`; one panel per "
+            + ("noise level" if roles.noise else "value of the other axes"),
+        )
+    else:
+        title, layout = (
+            "False alarms by noise level and threshold setting",
+            "rows: noise level; columns: threshold setting",
+        )
+    out.append(f"\n## {title}\n")
     out.append(
-        "The healthy scenario's rollback rate in each cell (rows: noise level; columns: "
-        "threshold setting), in bold where its 95% upper bound is below "
+        f"The healthy scenario's rollback rate in each cell ({layout}), in bold where "
+        "its 95% upper bound is below "
         f"{format_percent(target)}. The colour scale is logarithmic: pale yellow at 0.1% "
         "and below, orange at 1%, red at 10%, dark red towards 100%; grey cells were not "
         "in the sweep.\n"

@@ -27,7 +27,7 @@ from canary_mc.errors import ConfigError
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
-from canary_mc.sweep import store
+from canary_mc.sweep import store, tables
 from canary_mc.sweep.executors import Executor, SerialExecutor
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
 
@@ -316,8 +316,8 @@ def _write_results(
     stages: list[dict[str, Any]] = []
     for index, values, experiment in plan.points:
         estimate = estimate_experiment(experiment, tallies[index])
-        summary += store.summary_rows(index, values, estimate, experiment.policy.n_steps)
-        stages += store.stage_rows(index, estimate)
+        summary += tables.summary_rows(index, values, estimate, experiment)
+        stages += tables.stage_rows(index, values, estimate, experiment)
     sweep_file, base = plan.sweep_file, plan.base
     metadata = {
         "version": __version__,
@@ -332,6 +332,11 @@ def _write_results(
     }
     summary_path = directory / store.SUMMARY
     stages_path = directory / store.STAGES
-    store.write_parquet(store.summary_frame(summary, sweep_file.axes), summary_path, metadata)
-    store.write_parquet(store.stages_frame(stages), stages_path, metadata)
+    scenarios = list(base.evaluated_scenarios)
+    store.write_parquet(
+        tables.summary_frame(summary, sweep_file.axes, scenarios), summary_path, metadata
+    )
+    store.write_parquet(
+        tables.stages_frame(stages, sweep_file.axes, scenarios), stages_path, metadata
+    )
     return SweepResult(directory, summary_path, stages_path, len(plan.points), reused)

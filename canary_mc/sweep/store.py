@@ -9,6 +9,8 @@ Layout of ``<out>/<experiment name>/``:
 - ``summary.parquet``: one row per grid point x scenario.
 - ``stages.parquet``: one row per grid point x scenario x stage.
 
+Their columns are assembled in :mod:`canary_mc.sweep.tables`.
+
 Both Parquet files are rebuilt from the point tallies alone, so an interrupted and
 resumed sweep writes the same rows as an uninterrupted one.
 """
@@ -23,9 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 from canary_mc import __version__
 from canary_mc.errors import ResultsError
 from canary_mc.model import Experiment
-from canary_mc.stats.estimate import BLAST_FIELDS, ExperimentEstimate
 from canary_mc.stats.tally import Tally
 
 POINT_FORMAT = 2
@@ -120,118 +119,6 @@ def read_point(directory: Path, key: str) -> dict[str, Tally] | None:
         return {name: Tally.from_dict(fields) for name, fields in payload["tallies"]}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-
-
-def summary_rows(
-    point: int, values: dict[str, Any], estimate: ExperimentEstimate, n_steps: int
-) -> list[dict[str, Any]]:
-    """Rows of ``summary.parquet`` for one grid point, healthy scenario first."""
-    rows = []
-    for record in estimate.records():
-        row = {
-            "experiment": record["experiment"],
-            "point": point,
-            "scenario": record["scenario"],
-            "healthy": record["healthy"],
-            **values,
-        }
-        for column in SUMMARY_STATS:
-            row[column] = record[column]
-        row["n_steps"] = n_steps
-        row["n_stages"] = len(record["stages"])
-        rows.append(row)
-    return rows
-
-
-SUMMARY_STATS = (
-    "n_rollouts",
-    "rollbacks",
-    "rollback_rate",
-    "rollback_rate_lo",
-    "rollback_rate_hi",
-    "false_alarm_rate",
-    "false_alarm_rate_lo",
-    "false_alarm_rate_hi",
-    "detection_rate",
-    "detection_rate_lo",
-    "detection_rate_hi",
-    "completed_rate",
-    "completed_rate_lo",
-    "completed_rate_hi",
-    "mean_steps_to_decision",
-    "mean_steps_to_decision_lo",
-    "mean_steps_to_decision_hi",
-    "mean_minutes_to_decision",
-    "mean_minutes_to_decision_lo",
-    "mean_minutes_to_decision_hi",
-    *BLAST_FIELDS,
-    "no_data_rollbacks",
-)
-"""Columns of ``summary.parquet`` taken from :meth:`ExperimentEstimate.records`. The
-minutes columns are null when the policy gives no ``interval``. The
-blast-radius columns (``canary_requests_mean``, ``excess_errors_mean``,
-``excess_errors_p95`` and their bounds) are null under the Gaussian model, which has no
-request counts."""
-
-
-def stage_rows(point: int, estimate: ExperimentEstimate) -> list[dict[str, Any]]:
-    """Rows of ``stages.parquet`` for one grid point."""
-    return [
-        {
-            "point": point,
-            "scenario": s.scenario,
-            "stage": st.stage,
-            "stage_index": st.stage_index,
-            "traffic_pct": st.traffic_pct,
-            "rollbacks": st.rollback_fraction.events,
-            "rollback_fraction": st.rollback_fraction.rate,
-            "rollback_fraction_lo": st.rollback_fraction.lo,
-            "rollback_fraction_hi": st.rollback_fraction.hi,
-        }
-        for s in estimate.scenarios
-        for st in s.stages
-    ]
-
-
-def summary_frame(rows: list[dict[str, Any]], axes: tuple[str, ...]) -> pd.DataFrame:
-    """``summary.parquet``'s table, with stable dtypes whatever the values."""
-    frame = pd.DataFrame(rows)
-    for column in ("experiment", "scenario"):
-        frame[column] = frame[column].astype("string")
-    frame["healthy"] = frame["healthy"].astype(bool)
-    for column in ("point", "n_rollouts", "rollbacks", "n_steps", "n_stages", "no_data_rollbacks"):
-        frame[column] = frame[column].astype(np.int64)
-    for column in SUMMARY_STATS[2:]:
-        if column != "no_data_rollbacks":
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
-    for axis in axes:
-        frame[axis] = axis_column(frame[axis])
-    return frame
-
-
-def axis_column(values: pd.Series) -> pd.Series:
-    """A swept parameter's column: int64, float64, bool or string, by its values; a
-    swept mapping (a whole ``policy.rule``, say) is its JSON text, keys sorted."""
-    items = list(values)
-    if all(isinstance(v, bool) for v in items):
-        return values.astype(bool)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        return values.astype(np.int64)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
-        return values.astype(np.float64)
-    return values.map(lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True)).astype(
-        "string"
-    )
-
-
-def stages_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """``stages.parquet``'s table."""
-    frame = pd.DataFrame(rows)
-    for column in ("scenario", "stage"):
-        frame[column] = frame[column].astype("string")
-    for column in ("point", "stage_index", "rollbacks"):
-        frame[column] = frame[column].astype(np.int64)
-    return frame
 
 
 def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) -> None:
