@@ -77,10 +77,9 @@ def order_statistic_moments(level: np.ndarray, requests: np.ndarray | None):
     lo = np.maximum(np.where(np.isfinite(lo), lo, -38.0), -38.0)
     hi = np.minimum(np.where(np.isfinite(hi), hi, 8.3), 8.3)
     grid = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, ORDER_STAT_GRID)[None, :]
-    log_density = (
-        stats.beta.logpdf(special.ndtr(grid), kk[:, None], (nn + 1 - kk)[:, None])
-        + stats.norm.logpdf(grid)
-    )
+    log_density = stats.beta.logpdf(
+        special.ndtr(grid), kk[:, None], (nn + 1 - kk)[:, None]
+    ) + stats.norm.logpdf(grid)
     weight = np.exp(log_density - log_density.max(axis=1, keepdims=True))
     weight /= weight.sum(axis=1, keepdims=True)
     mean = (weight * grid).sum(axis=1)
@@ -192,7 +191,12 @@ def fit_latency_buckets(edges_ms: np.ndarray, counts: np.ndarray) -> LatencyFit:
     else:
         finite = edges[np.isfinite(edges)]
         start = np.array([np.log(np.median(finite)), 0.0])
-    best = optimize.minimize(negative, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 4000})
+    best = optimize.minimize(
+        negative,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 4000},
+    )
     theta = best.x
     # Sandwich on (mu, sigma): per-interval scores by central differences of log p_b.
     h = 1e-5

@@ -95,7 +95,10 @@ def fit_traffic(steps: np.ndarray, requests: np.ndarray, *, period_steps: int) -
     phase = 0.0
     p_value = None
     if not covers_cycle:
-        note = f"no cycle fitted: the data spans {span} intervals, less than one {period_steps}-interval cycle"
+        note = (
+            f"no cycle fitted: the data spans {span} intervals, less than one "
+            f"{period_steps}-interval cycle"
+        )
     else:
         b1, b2 = float(beta[1]), float(beta[2])
         wald = float(beta[1:] @ np.linalg.solve(cov[1:, 1:], beta[1:]))
