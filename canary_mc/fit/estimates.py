@@ -47,3 +47,8 @@ class Estimate:
     def covers(self, truth: float) -> bool:
         """True when ``truth`` lies in the 95% interval."""
         return self.low <= truth <= self.high
+
+
+def format_p(p: float) -> str:
+    """A p-value for people: ``0.034``, ``2.1e-05``, ``< 1e-16``."""
+    return "< 1e-16" if p < 1e-16 else f"{p:.2g}"

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from canary_mc.fit.estimates import Estimate
+from canary_mc.fit.estimates import Estimate, format_p
 from canary_mc.fit.hac import lag1_autocorrelation, long_run_covariance
+
+
+def _p(p: float) -> str:
+    text = format_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
 
 CYCLE_ALPHA = 0.01
 """A daily cycle is reported when the test of zero amplitude rejects at this level."""
@@ -110,9 +116,9 @@ def fit_traffic(steps: np.ndarray, requests: np.ndarray, *, period_steps: int) -
         se = float(np.sqrt(grad @ cov @ grad))
         if p_value < CYCLE_ALPHA:
             amplitude = Estimate.wald(float(a), se, method=method, unit="fraction", floor=0.0)
-            note = f"daily cycle: p = {p_value:.2g} for no cycle"
+            note = f"daily cycle (p {_p(p_value)} for no cycle)"
         else:
-            note = f"no cycle: amplitude {a:.3f} is not significant (p = {p_value:.2g})"
+            note = f"no cycle: amplitude {a:.3f} is not significant (p {_p(p_value)})"
     return TrafficFit(
         requests_per_step=mean,
         diurnal_amplitude=amplitude,
