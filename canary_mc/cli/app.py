@@ -409,6 +409,10 @@ def fit(
         ),
     ] = None,
     period: Annotated[str, typer.Option("--period", help="Length of the traffic cycle.")] = "1d",
+    method: Annotated[
+        str,
+        typer.Option("--method", help="Error fit: ml (maximum likelihood) or moments."),
+    ] = "ml",
 ) -> None:
     """Fit the counts model (service and noise) to a service's own metrics, and show how
     well it fits."""
@@ -421,7 +425,9 @@ def fit(
     from canary_mc.fit import fit_files, fit_yaml
 
     with user_errors():
-        result = fit_files(data, series=series or (), interval=interval, period=period)
+        result = fit_files(
+            data, series=series or (), interval=interval, period=period, method=method
+        )
     text = fit_yaml(result, [str(p) for p in data])
     console = stdout_console() if out is not None else Console(stderr=True, width=120)
     for table in (parameter_table(result), goodness_table(result), latency_table(result)):

@@ -248,3 +248,69 @@ def model_variance(requests: np.ndarray, error_rate: float, dispersion: float) -
     inflation = np.exp(dispersion * dispersion)
     p = error_rate
     return n * p - n * p * p * inflation + n * n * p * p * (inflation - 1.0)
+
+
+def fit_errors_moments(errors: np.ndarray, requests: np.ndarray) -> ErrorFit:
+    """Method-of-moments fit of ``(error_rate, error_dispersion)``: the first two moments
+    of each interval's error count, whatever the law of the rate jitter.
+
+    With ``v = exp(s^2) - 1`` the model gives ``E x_t = n_t p`` and
+    ``E (x_t - n_t p)^2 = n_t p (1 - p) + p^2 v n_t (n_t - 1)`` (rate cap ignored), so
+    ``p = sum x / sum n`` and ``v`` solves the second equation summed over intervals.
+    Standard errors are the M-estimation sandwich with a Newey-West middle
+    (autocorrelation-consistent); the interval of ``v`` is Wald, mapped through
+    ``s = sqrt(log(1 + v))`` (clipped at 0), so it behaves at the boundary.
+
+    Parameters
+    ----------
+    errors, requests : ndarray, shape (n_intervals,)
+        Per-interval counts in time order; intervals with no requests are ignored.
+
+    Returns
+    -------
+    ErrorFit
+        ``log_likelihood`` is that of the model at the moment estimates.
+    """
+    from canary_mc.fit.hac import long_run_covariance
+
+    x = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(requests, dtype=np.float64)
+    keep = n > 0
+    x, n = x[keep], n[keep]
+    count = x.shape[0]
+    p = x.sum() / n.sum()
+    pairs = n * (n - 1)
+    squares = (x - n * p) ** 2 * count / (count - 1)  # p is estimated: one degree lost
+    v = float(np.sum(squares - n * p * (1 - p)) / np.sum(p * p * pairs))
+    # Estimating functions g_t(p, v) and their Jacobian, summed over intervals.
+    g = np.column_stack([x - n * p, (x - n * p) ** 2 - n * p * (1 - p) - p * p * v * pairs])
+    jac = np.array(
+        [
+            [-n.sum(), 0.0],
+            [
+                np.sum(-2 * n * (x - n * p) - n * (1 - 2 * p) - 2 * p * v * pairs),
+                -np.sum(p * p * pairs),
+            ],
+        ]
+    )
+    inverse = np.linalg.inv(jac)
+    cov = inverse @ long_run_covariance(g) @ inverse.T
+    se_p, se_v = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
+    method = "method of moments, Newey-West SE"
+    rate = Estimate.wald(float(p), se_p, method=method, unit="fraction", floor=0.0)
+
+    def to_s(value: float) -> float:
+        return float(np.sqrt(np.log1p(max(value, 0.0))))
+
+    s = to_s(v)
+    se_s = se_v / (2 * s * (1 + v)) if s > 0 else None
+    dispersion = Estimate(
+        value=s,
+        se=se_s,
+        low=to_s(v - Z95 * se_v),
+        high=to_s(v + Z95 * se_v),
+        method=method,
+        unit="log-sd",
+    )
+    log_lik = float(np.sum(step_log_likelihood(x, n, max(p, 1e-300), s)))
+    return ErrorFit(rate, dispersion, log_lik, count)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from canary_mc.fit.estimates import Z95, Estimate
 
@@ -77,9 +77,12 @@ def order_statistic_moments(level: np.ndarray, requests: np.ndarray | None):
     lo = np.maximum(np.where(np.isfinite(lo), lo, -38.0), -38.0)
     hi = np.minimum(np.where(np.isfinite(hi), hi, 8.3), 8.3)
     grid = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, ORDER_STAT_GRID)[None, :]
-    log_density = stats.beta.logpdf(
-        special.ndtr(grid), kk[:, None], (nn + 1 - kk)[:, None]
-    ) + stats.norm.logpdf(grid)
+    # Density of Z_(k): Beta(k, n + 1 - k) at Phi(z), times phi(z); constants cancel.
+    log_density = (
+        (kk - 1)[:, None] * special.log_ndtr(grid)
+        + (nn - kk)[:, None] * special.log_ndtr(-grid)
+        - 0.5 * grid * grid
+    )
     weight = np.exp(log_density - log_density.max(axis=1, keepdims=True))
     weight /= weight.sum(axis=1, keepdims=True)
     mean = (weight * grid).sum(axis=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from canary_mc.errors import FitInputError
-from canary_mc.fit.errors_fit import ErrorFit, fit_errors
+from canary_mc.fit.errors_fit import ErrorFit, fit_errors, fit_errors_moments
 from canary_mc.fit.gauge_fit import GaugeFit, fit_gauge
 from canary_mc.fit.goodness import (
     Check,
@@ -79,7 +79,11 @@ def _need(label: str, source: str, usable: int, interval_s: float) -> None:
         )
 
 
-def fit_data(data: FitData, *, period_s: float = DAY_S) -> MetricsFit:
+ERROR_METHODS = {"ml": fit_errors, "moments": fit_errors_moments}
+"""How the error rate and dispersion are fitted (``--method``)."""
+
+
+def fit_data(data: FitData, *, period_s: float = DAY_S, method: str = "ml") -> MetricsFit:
     """Fit the counts model, latency and gauges to prepared data.
 
     Parameters
@@ -87,6 +91,9 @@ def fit_data(data: FitData, *, period_s: float = DAY_S) -> MetricsFit:
     data : FitData
     period_s : float
         Length of the traffic cycle in seconds (a day).
+    method : {"ml", "moments"}
+        Error model fit: maximum likelihood (exact model, efficient) or the method of
+        moments (matches the per-interval variance whatever the jitter's law).
 
     Returns
     -------
@@ -102,7 +109,7 @@ def fit_data(data: FitData, *, period_s: float = DAY_S) -> MetricsFit:
     )
     usable = has_requests & np.isfinite(data.errors) & (data.requests > 0)
     _need("errors", data.sources["errors"], int(usable.sum()), interval)
-    errors = fit_errors(data.errors[usable], data.requests[usable])
+    errors = ERROR_METHODS[method](data.errors[usable], data.requests[usable])
     checks = traffic_checks(data.requests[has_requests], traffic)
     checks += error_checks(data.errors[usable], data.requests[usable], errors)
 
@@ -168,6 +175,7 @@ def fit_files(
     series: Sequence[str] = (),
     interval: str | None = None,
     period: str = "1d",
+    method: str = "ml",
 ) -> MetricsFit:
     """Read metrics exports and fit them: the core of ``canary-mc fit``.
 
@@ -181,11 +189,15 @@ def fit_files(
         Evaluation interval (``1m``, ``5m``); default the data's step.
     period : str
         Traffic cycle length (``1d``).
+    method : {"ml", "moments"}
+        See :func:`fit_data`.
 
     Returns
     -------
     MetricsFit
     """
+    if method not in ERROR_METHODS:
+        raise FitInputError(f"--method must be one of {', '.join(ERROR_METHODS)}, got {method!r}")
     roles = parse_series_options(series)
     read = [s for path in paths for s in read_series(Path(path), roles)]
     names = {s.name for s in read}
@@ -197,4 +209,4 @@ def fit_files(
         )
     interval_s = None if interval is None else parse_duration(interval, option="--interval")
     data = prepare(read, interval_s=interval_s)
-    return fit_data(data, period_s=parse_duration(period, option="--period"))
+    return fit_data(data, period_s=parse_duration(period, option="--period"), method=method)
