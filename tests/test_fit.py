@@ -21,6 +21,7 @@ from canary_mc.fit.errors_fit import fit_errors, fit_errors_moments, step_log_li
 from canary_mc.fit.goodness import error_checks
 from canary_mc.fit.latency_fit import order_statistic_moments
 from canary_mc.io.experiment_file import load_experiment
+from canary_mc.model import Service
 
 runner = CliRunner()
 
@@ -430,3 +431,16 @@ def test_a_bucket_file_for_several_histograms_must_be_aggregated(tmp_path):
     path.write_text(json.dumps(prometheus_response(data.timestamps, columns)))
     with pytest.raises(FitInputError, match=r"sum by \(le\)"):
         fit_files([path])
+
+
+@pytest.mark.skipif(
+    "gauges" not in Service.model_fields, reason="service.gauges is issue 12's schema"
+)
+def test_fitted_gauges_load_as_service_gauges(tmp_path):
+    data = draw(14, 120, TRUTH, latency=True)
+    result = invoke("fit", write_csv(tmp_path / "d.csv", data), "-o", tmp_path / "svc.yaml")
+    assert result.exit_code == 0, result.output
+    experiment = tmp_path / "gauged.yaml"
+    experiment.write_text(POLICY + (tmp_path / "svc.yaml").read_text())
+    gauge = load_experiment(experiment).service.gauges["cpu_pct"]
+    assert abs(gauge.mean - TRUTH.gauge_mean) < 4 * TRUTH.gauge_sigma / np.sqrt(120)

@@ -27,6 +27,14 @@ def describe(estimate: Estimate) -> str:
     return f"{se}, 95% CI {estimate.low:.4g}..{estimate.high:.4g}, {estimate.method}"
 
 
+def duration_text(seconds: float) -> str:
+    """``900`` -> ``15m``; the largest of d, h, m, s that divides it."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def service_sections(fit: MetricsFit) -> CommentedMap:
     """The ``service`` and ``noise`` mappings with a comment on every fitted value."""
     service = CommentedMap()
@@ -45,6 +53,17 @@ def service_sections(fit: MetricsFit) -> CommentedMap:
     if fit.latency is not None:
         service["latency_ms"] = significant(fit.latency.latency_ms.value)
         service.yaml_add_eol_comment(describe(fit.latency.latency_ms), "latency_ms")
+    if fit.gauges:
+        # issue 12's schema: service.gauges.<name> = {mean, sigma}, read by kind: gauge metrics.
+        gauges = CommentedMap()
+        for name, gauge in fit.gauges.items():
+            entry = CommentedMap()
+            entry["mean"] = significant(gauge.mean.value)
+            entry.yaml_add_eol_comment(describe(gauge.mean), "mean")
+            entry["sigma"] = significant(gauge.sigma.value, 3)
+            entry.yaml_add_eol_comment(describe(gauge.sigma), "sigma")
+            gauges[name] = entry
+        service["gauges"] = gauges
     noise = CommentedMap()
     noise["model"] = "counts"
     noise["error_dispersion"] = significant(fit.errors.error_dispersion.value, 3)
@@ -67,6 +86,9 @@ def header_lines(fit: MetricsFit, sources: list[str]) -> list[str]:
         f"Fitted by `canary-mc fit` from {', '.join(sources)}",
         f"{data.n_intervals} intervals of {data.interval_s:g} s ({days:.2f} days) from "
         f"{start:%Y-%m-%d %H:%M} UTC",
+        f"per-step values are per {duration_text(data.interval_s)}: use policy.interval: "
+        f"{duration_text(data.interval_s)} (the traffic is "
+        f"{fit.traffic.requests_per_step.value / data.interval_s:.4g} requests per second)",
         f"traffic: {fit.traffic.cycle_note}",
     ]
     if fit.latency is None:
@@ -78,10 +100,10 @@ def header_lines(fit: MetricsFit, sources: list[str]) -> list[str]:
     if misfits:
         lines.append("the model does NOT fit every series (run `canary-mc fit` for details):")
         lines += [f"  {c.series}: {c.name}: {c.verdict}" for c in misfits]
-    for name, gauge in fit.gauges.items():
+    if fit.gauges:
         lines.append(
-            f"gauge {name}: mean {gauge.mean.value:.4g} (SE {gauge.mean.se:.2g}), "
-            f"sigma {gauge.sigma.value:.4g} (SE {gauge.sigma.se:.2g})"
+            "service.gauges needs the metrics schema (issue 12); check each with a "
+            "policy.metrics entry of kind: gauge and the same name"
         )
     lines += [f"note: {note}" for note in fit.notes]
     lines += [f"data: {finding}" for finding in fit.findings]
