@@ -3,6 +3,7 @@ seeds in both input formats, the round trip into the simulator, data findings, b
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -444,3 +445,29 @@ def test_fitted_gauges_load_as_service_gauges(tmp_path):
     experiment.write_text(POLICY + (tmp_path / "svc.yaml").read_text())
     gauge = load_experiment(experiment).service.gauges["cpu_pct"]
     assert abs(gauge.mean - TRUTH.gauge_mean) < 4 * TRUTH.gauge_sigma / np.sqrt(120)
+
+
+def test_the_sample_export_is_what_its_script_writes_and_its_misfits_are_reported(
+    tmp_path, monkeypatch
+):
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(
+        "make_fit_example", root / "scripts" / "make_fit_example.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "OUT", tmp_path)
+    script.main()
+    example = root / "examples" / "fit"
+    for path in sorted(example.iterdir()):
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+    fit = fit_files(sorted(example.glob("*.json")))
+    misfit = {(c.series, c.name) for c in fit.checks if not c.fits}
+    # What the script builds in: autocorrelated error jitter, a latency median that
+    # follows the daily cycle, a CPU gauge that follows load, a 30-minute gap.
+    assert ("errors", "lag-1 autocorrelation") in misfit
+    assert ("latency", "bucket dispersion, X^2/df") in misfit
+    assert ("cpu", "lag-1 autocorrelation") in misfit
+    assert {f.kind for f in fit.findings} == {"gap"}
+    table = fit_files([example / "checkout.csv"])
+    assert table.errors.error_rate.value == pytest.approx(fit.errors.error_rate.value, rel=0.01)
