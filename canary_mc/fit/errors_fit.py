@@ -234,6 +234,15 @@ def _profile_upper(x, n, log_lik: float, log_p: float) -> float:
     return float(optimize.brentq(deficit, 0.0, min(high, MAX_DISPERSION), xtol=1e-4))
 
 
+def draw_error_rates(
+    rng: np.random.Generator, error_rate: float, dispersion: float, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Per-interval error rates of the fitted model, ``min(p exp(s Z - s^2/2), 1)``, the
+    simulator's jitter (for the goodness-of-fit bootstrap and the plots)."""
+    s = dispersion
+    return np.minimum(error_rate * np.exp(s * rng.standard_normal(shape) - s * s / 2), 1.0)
+
+
 def model_variance(requests: np.ndarray, error_rate: float, dispersion: float) -> np.ndarray:
     """Variance of each step's error count under the model (rate cap ignored).
 

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from canary_mc.engine.streams import content_key
-from canary_mc.fit.errors_fit import ErrorFit, model_variance
+from canary_mc.fit.errors_fit import ErrorFit, draw_error_rates, model_variance
 from canary_mc.fit.gauge_fit import GaugeFit
 from canary_mc.fit.hac import lag1_autocorrelation
 from canary_mc.fit.latency_fit import LatencyFit, bucket_probabilities, order_statistic_moments
@@ -120,7 +120,7 @@ def error_checks(errors: np.ndarray, requests: np.ndarray, fit: ErrorFit) -> lis
     # Parametric bootstrap of the same statistic under the fitted model.
     rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=GOODNESS_STREAM))
     shape = (BOOTSTRAP_REPLICATES, x.shape[0])
-    rates = np.minimum(p * np.exp(s * rng.standard_normal(shape) - s * s / 2), 1.0)
+    rates = draw_error_rates(rng, p, s, shape)
     simulated = rng.binomial(n.astype(np.int64), rates)
     replicate = np.sum((simulated - n * p) ** 2 / model, axis=1)
     # Two-sided: too little spread misleads the simulation as much as too much.

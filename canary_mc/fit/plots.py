@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from canary_mc.engine.streams import content_key
+from canary_mc.fit.errors_fit import draw_error_rates
 from canary_mc.fit.service import MetricsFit
 from canary_mc.report.plots import new_figure, save_png, styled
 
@@ -42,7 +43,7 @@ def fit_frames(fit: MetricsFit) -> dict[str, pd.DataFrame]:
     n = data.requests[usable]
     p, s = fit.errors.error_rate.value, fit.errors.error_dispersion.value
     rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=PLOT_STREAM))
-    rate = np.minimum(p * np.exp(s * rng.standard_normal(n.shape[0]) - s * s / 2), 1.0)
+    rate = draw_error_rates(rng, p, s, n.shape)
     frames["errors"] = pd.DataFrame(
         {
             "step": data.steps[usable],
