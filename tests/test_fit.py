@@ -377,6 +377,13 @@ def test_bad_inputs_exit_2_with_a_message_naming_the_file(tmp_path):
     shifted.write_text(json.dumps(doc))
     _expect_error(invoke("fit", good[0], shifted), "mismatched timestamps", str(shifted))
 
+    coarse = tmp_path / "coarse" / "errors.json"
+    coarse.parent.mkdir()
+    doc = json.loads(good[1].read_text())
+    doc["data"]["result"][0]["values"] = doc["data"]["result"][0]["values"][::3]
+    coarse.write_text(json.dumps(doc))
+    _expect_error(invoke("fit", good[0], coarse), "mismatched timestamps", "2700 s apart")
+
     negative = tmp_path / "neg" / "errors.json"
     negative.parent.mkdir()
     doc = json.loads(good[1].read_text())

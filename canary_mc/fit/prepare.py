@@ -216,11 +216,11 @@ def _common_step(series: Sequence[RawSeries]) -> float:
             f"every series has a single point; the fit needs at least {MIN_INTERVALS} intervals"
         )
     grid = min(known.values())
+    finest = next(label for label, step in known.items() if step == grid)
     for label, step in known.items():
-        ratio = step / grid
-        if abs(ratio - round(ratio)) > 1e-6:
+        if abs(step / grid - 1) > 1e-6:
             raise FitInputError(
-                f"mismatched timestamps: {label} has points {step:g} s apart, another series "
+                f"mismatched timestamps: {label} has points {step:g} s apart, {finest} "
                 f"{grid:g} s; export every query with the same step"
             )
     return grid
