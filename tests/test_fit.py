@@ -148,8 +148,8 @@ def test_reported_intervals_cover_the_truth_about_95_percent_of_the_time(tmp_pat
     rates = sorted((c / COVERAGE_SEEDS, name) for name, c in covered.items())
     assert rates[0][0] >= 0.95 - 4 * se, rates
     # Pooled over the default (maximum-likelihood) fits. The moment estimator of the
-    # dispersion covers about 91% at 300 intervals (measured over 600 seeds, docs/fit.md),
-    # so it is held to the per-parameter bound only.
+    # dispersion covers 91-93% at 300 intervals (measured, docs/fit.md), so it is held to
+    # the per-parameter bound only.
     default = [c for name, c in covered.items() if "moments" not in name]
     pooled = sum(default) / (COVERAGE_SEEDS * len(default))
     pooled_se = np.sqrt(0.95 * 0.05 / (COVERAGE_SEEDS * len(default)))
