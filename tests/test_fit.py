@@ -19,7 +19,8 @@ from canary_mc.engine.counts import draw_counts, plan_counts_world
 from canary_mc.errors import FitInputError
 from canary_mc.fit import fit_files
 from canary_mc.fit.errors_fit import fit_errors, fit_errors_moments, step_log_likelihood
-from canary_mc.fit.goodness import error_checks
+from canary_mc.fit.gauge_fit import fit_gauge
+from canary_mc.fit.goodness import error_checks, gauge_checks
 from canary_mc.fit.latency_fit import order_statistic_moments
 from canary_mc.io.experiment_file import load_experiment
 from canary_mc.model import Service
@@ -470,11 +471,31 @@ def test_the_sample_export_is_what_its_script_writes_and_its_misfits_are_reporte
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
     fit = fit_files(sorted(example.glob("*.json")))
     misfit = {(c.series, c.name) for c in fit.checks if not c.fits}
-    # What the script builds in: autocorrelated error jitter, a latency median that
-    # follows the daily cycle, a CPU gauge that follows load, a 30-minute gap.
+    # What the script builds in: autocorrelated error jitter, an incident, a latency median
+    # that follows the daily cycle, a CPU gauge that follows load, a 30-minute gap.
     assert ("errors", "lag-1 autocorrelation") in misfit
+    assert ("errors", "largest interval, SDs above the model (bootstrap p)") in misfit
     assert ("latency", "bucket dispersion, X^2/df") in misfit
     assert ("cpu", "lag-1 autocorrelation") in misfit
     assert {f.kind for f in fit.findings} == {"gap"}
     table = fit_files([example / "checkout.csv"])
     assert table.errors.error_rate.value == pytest.approx(fit.errors.error_rate.value, rel=0.01)
+
+
+def test_goodness_checks_reject_data_from_the_model_about_1_percent_of_the_time():
+    """Calibration: on data drawn from the fitted family, each check with a p-value calls
+    a misfit (p < 0.01) at about its level: at most 1% + 4 binomial SE of 100 seeds."""
+    seeds = 100
+    rejected: dict[tuple[str, str], int] = {}
+    for seed in range(seeds):
+        data = draw(20_000 + seed, 200, TRUTH, latency=False)
+        fit = fit_errors(data.errors, data.requests)
+        checks = error_checks(data.errors, data.requests, fit)
+        checks += gauge_checks("gauge", data.gauge, fit_gauge(data.gauge))
+        for check in checks:
+            if check.of_fit and check.p_value is not None:
+                key = (check.series, check.name)
+                rejected[key] = rejected.get(key, 0) + (not check.fits)
+    bound = seeds * (0.01 + 4 * np.sqrt(0.01 * 0.99 / seeds))
+    assert len(rejected) == 6
+    assert all(count <= bound for count in rejected.values()), rejected

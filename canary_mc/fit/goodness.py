@@ -145,6 +145,24 @@ def error_checks(errors: np.ndarray, requests: np.ndarray, fit: ErrorFit) -> lis
         )
     )
     residuals = (x - n * p) / np.sqrt(model)
+    # Bursts: the largest standardised interval against its law under the model.
+    simulated_largest = np.max((simulated - n * p) / np.sqrt(model), axis=1)
+    largest = float(residuals.max())
+    worst = int(np.argmax(residuals))
+    p_burst = float((1 + np.sum(simulated_largest >= largest)) / (1 + BOOTSTRAP_REPLICATES))
+    checks.append(
+        Check(
+            "errors",
+            "largest interval, SDs above the model (bootstrap p)",
+            largest,
+            p_burst,
+            "ok"
+            if p_burst >= ALPHA
+            else f"a burst: usable interval {worst} had {x[worst]:g} errors of {n[worst]:g} "
+            "requests, more than the fitted model ever draws; bursts are averaged into the "
+            "fitted rate and dispersion, not simulated as bursts",
+        )
+    )
     checks.append(
         _autocorrelation_check(
             "errors",
