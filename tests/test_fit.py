@@ -22,6 +22,7 @@ from canary_mc.fit.errors_fit import fit_errors, fit_errors_moments, step_log_li
 from canary_mc.fit.gauge_fit import fit_gauge
 from canary_mc.fit.goodness import error_checks, gauge_checks
 from canary_mc.fit.latency_fit import order_statistic_moments
+from canary_mc.fit.readers import role_from_name
 from canary_mc.io.experiment_file import load_experiment
 from canary_mc.model import Service
 
@@ -499,3 +500,48 @@ def test_goodness_checks_reject_data_from_the_model_about_1_percent_of_the_time(
     bound = seeds * (0.01 + 4 * np.sqrt(0.01 * 0.99 / seeds))
     assert len(rejected) == 6
     assert all(count <= bound for count in rejected.values()), rejected
+
+
+def test_parquet_and_a_prometheus_summary_give_the_csv_fit(tmp_path):
+    """The same numbers through a Parquet table and through Prometheus summary quantiles
+    (``quantile`` labels, seconds) fit exactly as the CSV table (ms)."""
+    data = draw(15, 150, TRUTH)
+    csv_fit = fit_files([write_csv(tmp_path / "d.csv", data)])
+    pd.read_csv(tmp_path / "d.csv").to_parquet(tmp_path / "d.parquet")
+    parquet_fit = fit_files([tmp_path / "d.parquet"])
+    prom = write_prometheus(tmp_path / "prom", data)[:2]
+    summary = tmp_path / "prom" / "http_request_duration_seconds.json"
+    columns = [
+        ({"__name__": "http_request_duration_seconds", "quantile": f"{q:g}"}, v / 1000)
+        for q, v in data.quantiles_ms.items()
+    ]
+    summary.write_text(json.dumps(prometheus_response(data.timestamps, columns)))
+    summary_fit = fit_files([*prom, summary])
+    for other in (parquet_fit, summary_fit):
+        assert other.errors == csv_fit.errors
+        assert other.latency.latency_ms.value == pytest.approx(csv_fit.latency.latency_ms.value)
+        assert other.latency.latency_log_sigma.value == pytest.approx(
+            csv_fit.latency.latency_log_sigma.value
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw_selector", "kind", "counter", "level"),
+    [
+        ("http_requests_total", True, "requests", True, None),
+        ("http_requests_total", False, "requests", True, None),
+        ("requests", False, "requests", False, None),
+        ("failed_requests", False, "errors", False, None),
+        ("http_5xx", True, "errors", False, None),
+        ("latency_p99.9", False, "latency_quantile", False, 0.999),
+        ("p50", False, "latency_quantile", False, 0.5),
+        ("container_cpu_usage", False, "gauge", False, None),
+    ],
+)
+def test_roles_from_names(name, raw_selector, kind, counter, level):
+    role = role_from_name(name, counter_names=raw_selector)
+    assert (role.kind, role.counter, role.level) == (kind, counter, level)
+
+
+def test_a_name_that_says_nothing_has_no_role():
+    assert role_from_name("checkout_things", counter_names=True) is None

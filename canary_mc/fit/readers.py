@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ def parse_role(text: str) -> Role:
         return Role(kind, counter=counter)
     match = re.fullmatch(r"latency_p(\d+(?:\.\d+)?)", kind)
     if match and 0 < float(match.group(1)) < 100:
-        return Role(QUANTILE, level=float(match.group(1)) / 100)
+        return Role(QUANTILE, level=float(Fraction(match.group(1)) / 100))
     raise FitInputError(f"--series role {text!r} is not one of: {ROLE_HELP}")
 
 
@@ -146,7 +147,7 @@ def role_from_name(name: str, *, counter_names: bool) -> Role | None:
         counter = True  # a table column named requests_total holds the raw counter
     quantile = _QUANTILE_NAME.search(lower)
     if quantile and 0 < float(quantile.group(1)) < 100:
-        return Role(QUANTILE, level=float(quantile.group(1)) / 100)
+        return Role(QUANTILE, level=float(Fraction(quantile.group(1)) / 100))
     if re.search(r"error|fail|5xx|fault", lower):
         return Role(ERRORS, counter=counter)
     if re.search(r"request|^total$|^count$|^rps$|^qps$|throughput", lower):
