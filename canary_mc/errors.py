@@ -56,3 +56,7 @@ class ConfigError(CanaryMCError):
 
 class ResultsError(CanaryMCError):
     """A results folder is missing, incomplete or unreadable (e.g. no ``summary.parquet``)."""
+
+
+class FitInputError(CanaryMCError):
+    """A metrics export given to ``fit`` cannot be read or fitted; names the file."""

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("canary_mc.engine",),
     ("canary_mc.io", "canary_mc.reference", "canary_mc.reference_rules"),
     ("canary_mc.sweep", "canary_mc.compare"),
-    ("canary_mc.report", "canary_mc.bench"),
+    ("canary_mc.report", "canary_mc.bench", "canary_mc.fit"),
     ("canary_mc.cli", "canary_mc.__main__"),
 ]
 """Lowest first. A module belongs to the layer of its longest matching prefix."""

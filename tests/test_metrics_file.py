@@ -76,7 +76,7 @@ def test_valid_file_resolves_time_units_and_faults(tmp_path):
         (
             {"duration": "five"},
             "8:46: policy.stages[0].duration: must be a duration such as '30s', '1m', '5m' "
-            "or '1h' (a number then one of ms, s, m, h), got 'five'",
+            "or '1h' (a number then one of ms, s, m, h, d), got 'five'",
         ),
         (
             {"fault": "ok: {latency_delta_ms: 5}"},

@@ -639,6 +639,72 @@ def bench(
     typer.echo(f"wrote {out / 'bench.json'}")
 
 
+@app.command()
+def fit(
+    data: Annotated[
+        list[Path], typer.Argument(help="Prometheus query_range JSON files, CSV or Parquet.")
+    ],
+    interval: Annotated[
+        str | None,
+        typer.Option("--interval", help="Evaluation interval (1m, 5m); default: the data's step."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Write the service/noise YAML here, not to stdout."),
+    ] = None,
+    plot_dir: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the goodness-of-fit plots in this folder.")
+    ] = None,
+    series: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--series",
+            help="NAME=ROLE: requests, errors, latency_buckets, "
+            "latency_pNN, gauge (add :counter for a raw counter).",
+        ),
+    ] = None,
+    period: Annotated[str, typer.Option("--period", help="Length of the traffic cycle.")] = "1d",
+    method: Annotated[
+        str,
+        typer.Option("--method", help="Error fit: ml (maximum likelihood) or moments."),
+    ] = "ml",
+) -> None:
+    """Fit the counts model (service and noise) to a service's own metrics, and show how
+    well it fits."""
+    from canary_mc.cli.fit_tables import (
+        findings_lines,
+        goodness_table,
+        latency_table,
+        parameter_table,
+    )
+    from canary_mc.fit import fit_files, fit_yaml
+
+    with user_errors():
+        result = fit_files(
+            data, series=series or (), interval=interval, period=period, method=method
+        )
+    text = fit_yaml(result, [str(p) for p in data])
+    console = stdout_console() if out is not None else Console(stderr=True, width=120)
+    for table in (parameter_table(result), goodness_table(result), latency_table(result)):
+        if table is not None:
+            console.print(table)
+    for line in findings_lines(result):
+        console.print(line, markup=False, highlight=False)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        from canary_mc.sweep.store import atomic_path
+
+        with atomic_path(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}", markup=False, highlight=False)
+    if plot_dir is not None:
+        from canary_mc.fit.plots import write_fit_plots
+
+        for path in write_fit_plots(result, plot_dir):
+            console.print(f"wrote {path}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Console-script entry point.
 

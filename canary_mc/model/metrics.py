@@ -58,8 +58,14 @@ def exact_decimal(value: float) -> Fraction:
 
 # --- time units ----------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
-_UNIT_SECONDS = {"ms": Fraction(1, 1000), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600)}
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
+_UNIT_SECONDS = {
+    "ms": Fraction(1, 1000),
+    "s": Fraction(1),
+    "m": Fraction(60),
+    "h": Fraction(3600),
+    "d": Fraction(86400),
+}
 
 
 def duration_seconds(text: str) -> Fraction:
@@ -71,7 +77,7 @@ def duration_seconds(text: str) -> Fraction:
     if match is None:
         raise ValueError(
             f"must be a duration such as '30s', '1m', '5m' or '1h' (a number then one of "
-            f"ms, s, m, h), got {text!r}"
+            f"ms, s, m, h, d), got {text!r}"
         )
     seconds = Fraction(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
