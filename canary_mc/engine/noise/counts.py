@@ -322,7 +322,7 @@ def draw_counts(
         for fault, fault_excess in zip(faults, excess, strict=True):
             if not has_error_effect(fault):
                 continue
-            columns = _columns(fault)
+            columns = fault.as_columns()
             present = fault_present(columns, block_presence)
             fault_excess[rows] = thinned_excess(
                 rng("excess-errors"), healthy_rate, healthy_errors, cn, columns, present
@@ -422,19 +422,6 @@ def draw_latency_z(
         low = g_low / total
         z = np.where(low < 0.5, normal_quantile(low), -normal_quantile(g_high / total))
     return np.where(np.broadcast_to(requests == 0, size), np.nan, z)
-
-
-def _columns(fault: FaultPlan) -> FaultPlan:
-    """The fault's per-step arrays as columns, shape ``(n_steps, 1)``, for step-major blocks."""
-    return FaultPlan(
-        active=fault.active[:, None],
-        error_delta=fault.error_delta[:, None],
-        error_relative=fault.error_relative[:, None],
-        latency_delta_ms=fault.latency_delta_ms[:, None],
-        latency_factor=fault.latency_factor[:, None],
-        tail_only=fault.tail_only,
-        intermittent_q=fault.intermittent_q,
-    )
 
 
 @dataclass(frozen=True)
@@ -727,10 +714,14 @@ def metric_fails_counts(
     """
     check = limits.check
     cn, bn = obs.canary_requests, obs.baseline_requests
+    # On the fixed schedule every rollout serves the same requests (broadcast views):
+    # where there is data is then a per-step vector.
+    shared = cn.ndim == 2 and cn.strides[0] == 0 and bn.strides[0] == 0
+    n_c, n_b = (cn[0], bn[0]) if shared else (cn, bn)
     if check.kind == "gauge":
-        has = (bn > 0) if check.needs_baseline else np.ones(cn.shape, dtype=bool)
+        has = (n_b > 0) if check.needs_baseline else np.ones(n_c.shape, dtype=bool)
     else:
-        has = (cn > 0) & (bn > 0) if check.needs_baseline else cn > 0
+        has = (n_c > 0) & (n_b > 0) if check.needs_baseline else n_c > 0
     if check.signal == "rate":
         num, den = rate_fraction(obs, check)
         top = _top(cn, bn, int(check.unit))
@@ -746,7 +737,8 @@ def metric_fails_counts(
         else:
             canary, baseline = obs.gauges[check.name]
         fails = limits.fails(compare_values(canary, baseline, check.compare))
-    return fails & has, has
+    fails &= has
+    return fails, np.broadcast_to(has, fails.shape)
 
 
 def compare_values(canary: np.ndarray, baseline: np.ndarray, compare: str) -> np.ndarray:
