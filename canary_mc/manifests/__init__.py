@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from canary_mc.errors import ManifestError, Problem
-from canary_mc.io.located_yaml import read_located_yaml_documents
+from canary_mc.errors import ConfigError, ManifestError, Problem
+from canary_mc.io.located_yaml import read_located_yaml, read_located_yaml_documents
 from canary_mc.manifests.argo import is_argo, read_argo
 from canary_mc.manifests.document import ASSUMED, Draft, default_world, render
 from canary_mc.manifests.flagger import is_flagger, read_flagger
 from canary_mc.manifests.kayenta import is_kayenta, read_kayenta
-from canary_mc.manifests.kinds import MetricKind
+from canary_mc.manifests.export import KINDS_ANNOTATION
+from canary_mc.manifests.kinds import MetricKind, kinds_from_annotation
 from canary_mc.manifests.source import Assumption, Manifest, raise_problems
 from canary_mc.manifests.translate import (
     TranslationError,
@@ -30,7 +31,9 @@ from canary_mc.manifests.translate import (
     kayenta_policy,
 )
 
-__all__ = ["ImportedExperiment", "import_manifests"]
+__all__ = ["ImportedExperiment", "import_manifests", "read_world"]
+
+WORLD_SECTIONS = ("service", "noise", "scenarios")
 
 SYSTEM_NAMES = {
     "argo": "an Argo Rollouts Rollout",
@@ -85,6 +88,20 @@ def _read_manifests(paths: Sequence[Path], problems: list[Problem]) -> list[Mani
     return manifests
 
 
+def _annotated_kinds(manifests: list[Manifest]) -> dict[str, MetricKind]:
+    """Metric kinds written by ``canary-mc export`` as an annotation on its templates."""
+    kinds: dict[str, MetricKind] = {}
+    for m in manifests:
+        text = m.text(("metadata", "annotations", KINDS_ANNOTATION))
+        if text is None:
+            continue
+        try:
+            kinds.update(kinds_from_annotation(text.value))
+        except ConfigError as exc:
+            m.problem(("metadata", "annotations", KINDS_ANNOTATION), str(exc))
+    return kinds
+
+
 def import_manifests(
     paths: Sequence[Path],
     *,
@@ -112,11 +129,12 @@ def import_manifests(
     ManifestError
         Every problem, located ``file:line:col: field: message``.
     """
-    overrides = dict(overrides or {})
+    given = dict(overrides or {})
     problems: list[Problem] = []
     notes: list[Assumption] = []
     manifests = _read_manifests(paths, problems)
     raise_problems(problems)
+    overrides = {**_annotated_kinds(manifests), **given}
     argo = [m for m in manifests if is_argo(m)]
     flagger = [m for m in manifests if is_flagger(m)]
     kayenta = [m for m in manifests if is_kayenta(m)]
@@ -146,7 +164,7 @@ def import_manifests(
         translate(ir, overrides, draft)
     except TranslationError as exc:
         raise ManifestError([Problem(exc.cite.file, exc.cite.line, exc.cite.col, exc.field_name, str(exc))]) from None
-    unused = sorted(set(overrides) - {m["name"] for m in draft.document["policy"].get("metrics", [])})
+    unused = sorted(set(given) - {m["name"] for m in draft.document["policy"].get("metrics", [])})
     if unused:
         raise ManifestError([Problem(str(paths[0]), None, None, "--metric",
                                      f"names no metric of the policy: {', '.join(unused)}")])  # fmt: skip
@@ -166,3 +184,22 @@ def import_manifests(
     ]
     text = render(draft, header=header)
     return ImportedExperiment(system, text, draft.document, tuple(draft.notes))
+
+
+def read_world(path: Path) -> dict[str, Any]:
+    """``--service FILE``: its ``service`` section (required), ``noise`` and ``scenarios``.
+
+    The file may be the fitting command's output or any experiment file; other keys are
+    ignored. Raise :class:`ManifestError` (located) when it has no ``service`` mapping.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(str(path), None, None, "", f"cannot read the file: {exc}")]) from None
+    located = read_located_yaml(text, file=str(path))
+    body = located.document
+    if not isinstance(body, dict) or not isinstance(body.get("service"), dict):
+        line, col = located.position(())
+        raise ManifestError([Problem(str(path), line, col, "service",
+                                     "--service FILE must have a 'service' mapping (and may have noise, scenarios)")])  # fmt: skip
+    return {key: body[key] for key in WORLD_SECTIONS if key in body}

@@ -128,3 +128,12 @@ def parse_metric_overrides(items: list[str]) -> dict[str, MetricKind]:
                 raise ConfigError(f"--metric {item!r}: a gauge takes no detail, got {detail!r}")
             overrides[name] = MetricKind("gauge", reason="given by --metric")
     return overrides
+
+
+def kinds_from_annotation(text: str) -> dict[str, MetricKind]:
+    """The kinds an export wrote in its ``canary-mc.io/metric-kinds`` annotation."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return {
+        name: MetricKind(k.kind, k.stat, k.unit, k.to_ms, "from the canary-mc.io/metric-kinds annotation")
+        for name, k in parse_metric_overrides(items).items()
+    }
