@@ -383,10 +383,11 @@ def bench(
     console.print(figures_table(report))
     typer.echo(f"wrote {out / 'bench.json'}")
 
+
 # --- import / export: Argo Rollouts, Flagger and Kayenta manifests (docs/import.md) ----------
 
 
-class ExportTarget(str, enum.Enum):
+class ExportTarget(enum.StrEnum):
     argo = "argo"
     flagger = "flagger"
 
@@ -406,7 +407,9 @@ def _write_or_echo(text: str, out: Path | None) -> None:
 def import_command(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Manifests: Kubernetes YAML (Rollout, Canary, templates) or Kayenta JSON."),
+        typer.Argument(
+            help="Manifests: Kubernetes YAML (Rollout, Canary, templates) or Kayenta JSON."
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Experiment file to write (default: stdout).")
@@ -417,7 +420,9 @@ def import_command(
     ] = None,
     metric: Annotated[
         list[str] | None,
-        typer.Option("--metric", help="A metric's kind: NAME=KIND (latency:p99, success_rate:percent)."),
+        typer.Option(
+            "--metric", help="A metric's kind: NAME=KIND (latency:p99, success_rate:percent)."
+        ),
     ] = None,
 ) -> None:
     """Translate a canary policy into an experiment file citing every source line."""

@@ -157,7 +157,10 @@ def classify_metric(
         if metric.must_have_data and not metric.critical:
             return Classification("NodataFailMetric")
         return Classification("Nodata", critical=metric.critical)
-    if np.array_equal(np.sort(can), np.sort(base)) or np.unique(np.concatenate([can, base])).size == 1:
+    if (
+        np.array_equal(np.sort(can), np.sort(base))
+        or np.unique(np.concatenate([can, base])).size == 1
+    ):
         return Classification("Pass")
     if np.unique(can).size == 1 and np.unique(base).size == 1:
         # Kayenta jitters constant samples; the effect is a complete, untied separation.

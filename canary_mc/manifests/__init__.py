@@ -19,9 +19,9 @@ from canary_mc.errors import ConfigError, ManifestError, Problem
 from canary_mc.io.located_yaml import read_located_yaml, read_located_yaml_documents
 from canary_mc.manifests.argo import is_argo, read_argo
 from canary_mc.manifests.document import ASSUMED, Draft, default_world, render
+from canary_mc.manifests.export import KINDS_ANNOTATION
 from canary_mc.manifests.flagger import is_flagger, read_flagger
 from canary_mc.manifests.kayenta import is_kayenta, read_kayenta
-from canary_mc.manifests.export import KINDS_ANNOTATION
 from canary_mc.manifests.kinds import MetricKind, kinds_from_annotation
 from canary_mc.manifests.source import Assumption, Manifest, raise_problems
 from canary_mc.manifests.translate import (
@@ -77,7 +77,9 @@ def _read_manifests(paths: Sequence[Path], problems: list[Problem]) -> list[Mani
             problems.extend(exc.problems)
             continue
         except Exception as exc:  # ExperimentFileError from the YAML reader
-            problems.extend(getattr(exc, "problems", [Problem(str(path), None, None, "", str(exc))]))
+            problems.extend(
+                getattr(exc, "problems", [Problem(str(path), None, None, "", str(exc))])
+            )
             continue
         for located in documents:
             m = Manifest(str(path), located, problems)
@@ -140,7 +142,9 @@ def import_manifests(
     kayenta = [m for m in manifests if is_kayenta(m)]
     for m in manifests:
         if m not in argo and m not in flagger and m not in kayenta:
-            notes.append(Assumption(m.cite(()), "document", "neither Argo, Flagger nor Kayenta; not read"))
+            notes.append(
+                Assumption(m.cite(()), "document", "neither Argo, Flagger nor Kayenta; not read")
+            )
     policies: list[tuple[str, Any]] = []
     policies += [("argo", r) for r in read_argo(argo, notes)] if argo else []
     policies += [("flagger", c) for c in read_flagger(flagger, notes)] if flagger else []
@@ -149,26 +153,50 @@ def import_manifests(
     if len(policies) != 1:
         found = ", ".join(f"{s} {p.name.value!r} ({p.name.cite})" for s, p in policies) or "none"
         where = str(paths[0]) if paths else "import"
-        raise ManifestError([Problem(where, None, None, "",
-                                     f"must hold exactly one canary policy (a Rollout, a Canary or a "
-                                     f"Kayenta config), found {found}")])  # fmt: skip
+        raise ManifestError(
+            [
+                Problem(
+                    where,
+                    None,
+                    None,
+                    "",
+                    f"must hold exactly one canary policy (a Rollout, a Canary or a "
+                    f"Kayenta config), found {found}",
+                )
+            ]
+        )
     system, ir = policies[0]
     draft = Draft(notes=notes)
     draft.document["name"] = name or ir.name.value
     draft.cite(("name",), ir.name.cite, ir.name.field)
-    draft.document["description"] = f"Imported from {', '.join(str(p) for p in paths)} by canary-mc import."
+    draft.document["description"] = (
+        f"Imported from {', '.join(str(p) for p in paths)} by canary-mc import."
+    )
     draft.document["seed"] = 0
     draft.document["rollouts"] = 20000
     translate = {"argo": argo_policy, "flagger": flagger_policy, "kayenta": kayenta_policy}[system]
     try:
         translate(ir, overrides, draft)
     except TranslationError as exc:
-        raise ManifestError([Problem(exc.cite.file, exc.cite.line, exc.cite.col, exc.field_name, str(exc))]) from None
+        raise ManifestError(
+            [Problem(exc.cite.file, exc.cite.line, exc.cite.col, exc.field_name, str(exc))]
+        ) from None
     unused = sorted(set(given) - {m["name"] for m in draft.document["policy"].get("metrics", [])})
     if unused:
-        raise ManifestError([Problem(str(paths[0]), None, None, "--metric",
-                                     f"names no metric of the policy: {', '.join(unused)}")])  # fmt: skip
-    assumed = default_world(draft.document["policy"]["metrics"], matched_baseline=system == "kayenta")
+        raise ManifestError(
+            [
+                Problem(
+                    str(paths[0]),
+                    None,
+                    None,
+                    "--metric",
+                    f"names no metric of the policy: {', '.join(unused)}",
+                )
+            ]
+        )
+    assumed = default_world(
+        draft.document["policy"]["metrics"], matched_baseline=system == "kayenta"
+    )
     given = dict(world or {})
     for section in ("service", "noise", "scenarios"):
         if section in given:
@@ -178,9 +206,9 @@ def import_manifests(
             draft.document[section] = assumed[section]
             draft.comments[(section,)] = ASSUMED
     header = [
-        f"canary-mc experiment imported from {SYSTEM_NAMES[system]}: {draft.document['name']}",
+        f"canary-mc experiment imported from {SYSTEM_NAMES[system]}: {draft.document['name']}.",
         "Comments give each translated value's source as file:line: field.",
-        "Sections marked ASSUMPTION are not in the manifests: fill them in, or pass --service FILE.",
+        "Sections marked ASSUMPTION are not in the manifests: fill them in, or use --service FILE.",
     ]
     text = render(draft, header=header)
     return ImportedExperiment(system, text, draft.document, tuple(draft.notes))
@@ -195,11 +223,22 @@ def read_world(path: Path) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError([Problem(str(path), None, None, "", f"cannot read the file: {exc}")]) from None
+        raise ManifestError(
+            [Problem(str(path), None, None, "", f"cannot read the file: {exc}")]
+        ) from None
     located = read_located_yaml(text, file=str(path))
     body = located.document
     if not isinstance(body, dict) or not isinstance(body.get("service"), dict):
         line, col = located.position(())
-        raise ManifestError([Problem(str(path), line, col, "service",
-                                     "--service FILE must have a 'service' mapping (and may have noise, scenarios)")])  # fmt: skip
+        raise ManifestError(
+            [
+                Problem(
+                    str(path),
+                    line,
+                    col,
+                    "service",
+                    "--service FILE must have a 'service' mapping (and may have noise, scenarios)",
+                )
+            ]
+        )
     return {key: body[key] for key in WORLD_SECTIONS if key in body}

@@ -99,7 +99,9 @@ def read_argo(manifests: list[Manifest], notes: list[Assumption]) -> list[ArgoRo
         elif kind == "Rollout":
             rollouts.append(m)
         else:
-            notes.append(Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)"))
+            notes.append(
+                Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)")
+            )
     return [_rollout(m, templates, notes) for m in rollouts]
 
 
@@ -146,8 +148,13 @@ def _args(m: Manifest, loc: tuple, notes: list[Assumption]) -> dict[str, str]:
         if "value" in arg and isinstance(arg["value"], str | int | float):
             values[arg["name"]] = str(arg["value"])
         elif "valueFrom" in arg:
-            notes.append(Assumption(m.cite((*loc, i, "valueFrom")), f"args.{arg['name']}",
-                                    "valueFrom is resolved only in a cluster; left unresolved"))  # fmt: skip
+            notes.append(
+                Assumption(
+                    m.cite((*loc, i, "valueFrom")),
+                    f"args.{arg['name']}",
+                    "valueFrom is resolved only in a cluster; left unresolved",
+                )
+            )
     return values
 
 
@@ -161,15 +168,17 @@ def _analysis(
     args = {**outer, **_args(m, (*loc, "args"), notes)}
     names, metrics = [], []
     refs = m.sequence((*loc, "templates"), required=True)
-    for i, ref in enumerate(refs):
+    for i in range(len(refs)):
         name = m.text((*loc, "templates", i, "templateName"), required=True)
         if name is None:
             continue
         template = templates.get(name.value)
         if template is None:
             known = ", ".join(sorted(templates)) or "none"
-            m.problem((*loc, "templates", i, "templateName"),
-                      f"names no AnalysisTemplate in the files given (known: {known})")  # fmt: skip
+            m.problem(
+                (*loc, "templates", i, "templateName"),
+                f"names no AnalysisTemplate in the files given (known: {known})",
+            )
             continue
         names.append(name.value)
         own = {**_args(template, ("spec", "args"), notes), **args}
@@ -182,10 +191,16 @@ def _analysis(
 
 def _limit(m: Manifest, loc: tuple, default: int) -> Sourced[int]:
     value = m.number(loc, integer=True, minimum=-1, numeric_text=True)
-    return value if value is not None else Sourced(default, m.key_cite(loc[:-1]), f"{loc[-1]} (default)")  # type: ignore[return-value]
+    return (
+        value
+        if value is not None
+        else Sourced(default, m.key_cite(loc[:-1]), f"{loc[-1]} (default)")
+    )  # type: ignore[return-value]
 
 
-def _metric(m: Manifest, loc: tuple, args: dict[str, str], notes: list[Assumption]) -> ArgoMetric | None:
+def _metric(
+    m: Manifest, loc: tuple, args: dict[str, str], notes: list[Assumption]
+) -> ArgoMetric | None:
     name = m.text((*loc, "name"), required=True)
     if name is None:
         return None
@@ -217,8 +232,13 @@ def _metric(m: Manifest, loc: tuple, args: dict[str, str], notes: list[Assumptio
     elif count is not None and count.value > 1 and interval is None:
         m.problem((*loc, "count"), f"count {count.value} needs an interval (Argo rejects it)")
     if m.has((*loc, "consecutiveSuccessLimit")):
-        notes.append(Assumption(m.cite((*loc, "consecutiveSuccessLimit")), "consecutiveSuccessLimit",
-                                "not modelled: success is judged by failureLimit over count only"))  # fmt: skip
+        notes.append(
+            Assumption(
+                m.cite((*loc, "consecutiveSuccessLimit")),
+                "consecutiveSuccessLimit",
+                "not modelled: success is judged by failureLimit over count only",
+            )
+        )
     return ArgoMetric(
         name=name,
         interval_s=interval,
@@ -226,7 +246,9 @@ def _metric(m: Manifest, loc: tuple, args: dict[str, str], notes: list[Assumptio
         initial_delay_s=m.duration((*loc, "initialDelay")),
         failure_limit=_limit(m, (*loc, "failureLimit"), 0),
         inconclusive_limit=_limit(m, (*loc, "inconclusiveLimit"), 0),
-        consecutive_error_limit=_limit(m, (*loc, "consecutiveErrorLimit"), DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+        consecutive_error_limit=_limit(
+            m, (*loc, "consecutiveErrorLimit"), DEFAULT_CONSECUTIVE_ERROR_LIMIT
+        ),
         success=conditions["successCondition"],
         failure=conditions["failureCondition"],
         query=query,

@@ -20,7 +20,9 @@ from canary_mc.manifests.source import Assumption, Cite
 
 Path = tuple[str | int, ...]
 
-ASSUMED = "ASSUMPTION: not in the manifest; replace with your service's figures or use --service FILE"
+ASSUMED = (
+    "ASSUMPTION: not in the manifest; replace with your service's figures or use --service FILE"
+)
 
 
 @dataclass
@@ -53,7 +55,9 @@ class Draft:
             self.notes.append(note)
 
 
-def default_world(metrics: Sequence[Mapping[str, Any]], *, matched_baseline: bool) -> dict[str, Any]:
+def default_world(
+    metrics: Sequence[Mapping[str, Any]], *, matched_baseline: bool
+) -> dict[str, Any]:
     """Service, noise and scenarios to start from when the user gave none (assumptions).
 
     A healthy release and, per signal the policy reads, a regression a user would want
@@ -98,7 +102,12 @@ def _commented(value: Any, path: Path, comments: Mapping[Path, str]) -> Any:
             comment = comments.get((*path, key))
             if comment is not None:
                 out.yaml_add_eol_comment(comment, key)
-        if value and all(not isinstance(v, Mapping | list) for v in value.values()) and len(value) <= 2 and not any((*path, k) in comments for k in value):
+        if (
+            value
+            and all(not isinstance(v, Mapping | list) for v in value.values())
+            and len(value) <= 2
+            and not any((*path, k) in comments for k in value)
+        ):
             out.fa.set_flow_style()
         return out
     if isinstance(value, list):

@@ -12,9 +12,9 @@ Each metric's kind is written as an annotation (``canary-mc.io/metric-kinds``) t
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -65,19 +65,28 @@ def _query(metric: Mapping[str, Any], selector: str) -> str:
     kind, name = metric["kind"], metric["name"]
     scale = "100 * " if metric.get("unit") == "percent" else ""
     if kind == "error_rate":
-        return (f'{scale}sum(rate(http_requests_total{{{selector},code=~"5.."}}[{{{{interval}}}}]))'
-                f" / sum(rate(http_requests_total{{{selector}}}[{{{{interval}}}}]))")  # fmt: skip
+        return (
+            f'{scale}sum(rate(http_requests_total{{{selector},code=~"5.."}}[{{{{interval}}}}]))'
+            f" / sum(rate(http_requests_total{{{selector}}}[{{{{interval}}}}]))"
+        )
     if kind == "success_rate":
-        return (f'{scale}sum(rate(http_requests_total{{{selector},code!~"5.."}}[{{{{interval}}}}]))'
-                f" / sum(rate(http_requests_total{{{selector}}}[{{{{interval}}}}]))")  # fmt: skip
+        return (
+            f'{scale}sum(rate(http_requests_total{{{selector},code!~"5.."}}[{{{{interval}}}}]))'
+            f" / sum(rate(http_requests_total{{{selector}}}[{{{{interval}}}}]))"
+        )
     if kind == "latency":
         stat = metric.get("stat") or "p99"
         if stat == "mean":
-            return (f"sum(rate(http_request_duration_milliseconds_sum{{{selector}}}[{{{{interval}}}}]))"
-                    f" / sum(rate(http_request_duration_milliseconds_count{{{selector}}}[{{{{interval}}}}]))")  # fmt: skip
+            window = "[{{interval}}]"
+            return (
+                f"sum(rate(http_request_duration_milliseconds_sum{{{selector}}}{window}))"
+                f" / sum(rate(http_request_duration_milliseconds_count{{{selector}}}{window}))"
+            )
         level = {"p50": "0.5", "p95": "0.95", "p99": "0.99", "p99.9": "0.999"}[stat]
-        return (f"histogram_quantile({level}, sum by (le) "
-                f"(rate(http_request_duration_milliseconds_bucket{{{selector}}}[{{{{interval}}}}])))")  # fmt: skip
+        return (
+            f"histogram_quantile({level}, sum by (le) "
+            f"(rate(http_request_duration_milliseconds_bucket{{{selector}}}[{{{{interval}}}}])))"
+        )
     return f"avg({name.replace('-', '_')}{{{selector}}})"
 
 
@@ -94,15 +103,20 @@ def _dump(documents: Sequence[Mapping[str, Any]], header: str) -> str:
 def _metrics_checked(policy: Mapping[str, Any], r: _Refusals, target: str) -> list[dict[str, Any]]:
     metrics = policy.get("metrics")
     if not isinstance(metrics, list) or not metrics:
-        r.refuse(("policy",), f"lists no policy.metrics; {target} checks named metrics (the "
-                 "error_threshold shorthand compares canary with baseline, which a single query "
-                 "condition cannot express)")  # fmt: skip
+        r.refuse(
+            ("policy",),
+            f"lists no policy.metrics; {target} checks named metrics (the "
+            "error_threshold shorthand compares canary with baseline, which a single query "
+            "condition cannot express)",
+        )
         return []
     for i, m in enumerate(metrics):
         if m.get("compare", "delta") != "absolute":
-            r.refuse(("policy", "metrics", i, "compare"),
-                     f"compare: {m.get('compare', 'delta')} cannot be written as a {target} "
-                     "threshold on one query (the canary's own value); use compare: absolute")  # fmt: skip
+            r.refuse(
+                ("policy", "metrics", i, "compare"),
+                f"compare: {m.get('compare', 'delta')} cannot be written as a {target} "
+                "threshold on one query (the canary's own value); use compare: absolute",
+            )
     return metrics
 
 
@@ -118,7 +132,9 @@ def _stage_steps(stage: Mapping[str, Any], interval_s: float) -> int:
     return 1
 
 
-def _limits(metric: Mapping[str, Any], stage: Mapping[str, Any]) -> tuple[float | None, float | None]:
+def _limits(
+    metric: Mapping[str, Any], stage: Mapping[str, Any]
+) -> tuple[float | None, float | None]:
     own = (stage.get("metrics") or {}).get(metric["name"]) or {}
     lo = own.get("min", metric.get("min"))
     hi = own.get("max", metric.get("max"))
@@ -147,9 +163,11 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
     rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
     kind = rule.get("kind")
     if kind not in ("threshold", "failure_limit"):
-        r.refuse(("policy", "rule", "kind"),
-                 f"rule {kind!r} cannot be written as Argo analysis: Argo counts failed "
-                 "measurements against failureLimit (use threshold or failure_limit)")  # fmt: skip
+        r.refuse(
+            ("policy", "rule", "kind"),
+            f"rule {kind!r} cannot be written as Argo analysis: Argo counts failed "
+            "measurements against failureLimit (use threshold or failure_limit)",
+        )
     if rule.get("consecutive"):
         r.refuse(("policy", "rule", "consecutive"), "Argo counts failures in total, not in a row")
     metrics = _metrics_checked(policy, r, "Argo")
@@ -174,10 +192,14 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
                 entry["count"] = count
             entry["failureLimit"] = failure_limit
             entry["successCondition"] = _argo_condition(lo, hi, no_data)
-            entry["provider"] = {"prometheus": {
-                "address": "http://prometheus.monitoring:9090",
-                "query": _query(m, 'service="{{args.service}}"').replace("{{interval}}", format_go_duration(interval_s)),
-            }}  # fmt: skip
+            entry["provider"] = {
+                "prometheus": {
+                    "address": "http://prometheus.monitoring:9090",
+                    "query": _query(m, 'service="{{args.service}}"').replace(
+                        "{{interval}}", format_go_duration(interval_s)
+                    ),
+                }
+            }
             entries.append(entry)
         return {
             "apiVersion": "argoproj.io/v1alpha1",
@@ -193,8 +215,11 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
     if scope == "rollout":
         for i, stage in enumerate(stages):
             if stage.get("metrics"):
-                r.refuse(("policy", "stages", i, "metrics"), "per-stage limits cannot be written in "
-                         "one background analysis (one template for the whole rollout)")  # fmt: skip
+                r.refuse(
+                    ("policy", "stages", i, "metrics"),
+                    "per-stage limits cannot be written in "
+                    "one background analysis (one template for the whole rollout)",
+                )
         r.raise_any()
         templates.append(template(f"{name}-analysis", {}, None))
         canary["analysis"] = {"templates": [{"templateName": f"{name}-analysis"}], "args": args}
@@ -238,22 +263,32 @@ def export_flagger(document: LocatedDocument, *, file: str) -> str:
     rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
     kind = rule.get("kind")
     if kind not in ("threshold", "cumulative_checks"):
-        r.refuse(("policy", "rule", "kind"),
-                 f"rule {kind!r} cannot be written as a Flagger analysis: Flagger counts failed "
-                 "checks against threshold (use threshold or cumulative_checks)")  # fmt: skip
+        r.refuse(
+            ("policy", "rule", "kind"),
+            f"rule {kind!r} cannot be written as a Flagger analysis: Flagger counts failed "
+            "checks against threshold (use threshold or cumulative_checks)",
+        )
     if policy.get("no_data", "hold") != "fail":
-        r.refuse(("policy", "no_data") if "no_data" in policy else ("policy",),
-                 f"no_data: {policy.get('no_data', 'hold')} cannot be written: Flagger fails a "
-                 "check whose query returns no data (set no_data: fail)")  # fmt: skip
+        r.refuse(
+            ("policy", "no_data") if "no_data" in policy else ("policy",),
+            f"no_data: {policy.get('no_data', 'hold')} cannot be written: Flagger fails a "
+            "check whose query returns no data (set no_data: fail)",
+        )
     metrics = _metrics_checked(policy, r, "Flagger")
     stages = policy.get("stages") or []
     interval_s = _interval(policy)
     for i, stage in enumerate(stages):
         if stage.get("metrics"):
-            r.refuse(("policy", "stages", i, "metrics"), "Flagger's thresholdRange is one range for every weight")
+            r.refuse(
+                ("policy", "stages", i, "metrics"),
+                "Flagger's thresholdRange is one range for every weight",
+            )
         if _stage_steps(stage, interval_s) != 1:
-            r.refuse(("policy", "stages", i), "Flagger moves to the next weight after one passing "
-                     "check; a stage of several steps cannot be written (use one step per stage)")  # fmt: skip
+            r.refuse(
+                ("policy", "stages", i),
+                "Flagger moves to the next weight after one passing "
+                "check; a stage of several steps cannot be written (use one step per stage)",
+            )
     r.raise_any()
     if "step_weight" in rule:  # the template-stage form: weights come from the rule
         weights = flagger_weights(float(rule["step_weight"]), float(rule.get("max_weight", 100)))
@@ -265,7 +300,13 @@ def export_flagger(document: LocatedDocument, *, file: str) -> str:
         "threshold": int(rule.get("threshold", 1)),
     }
     step = weights[0]
-    if all(abs(w - step * (k + 1)) < 1e-9 or (w == 100 and k == len(weights) - 1) for k, w in enumerate(weights)) and flagger_weights(step, weights[-1]) == weights:
+    if (
+        all(
+            abs(w - step * (k + 1)) < 1e-9 or (w == 100 and k == len(weights) - 1)
+            for k, w in enumerate(weights)
+        )
+        and flagger_weights(step, weights[-1]) == weights
+    ):
         analysis["maxWeight"] = _weight(weights[-1])
         analysis["stepWeight"] = _weight(step)
     else:
@@ -274,20 +315,35 @@ def export_flagger(document: LocatedDocument, *, file: str) -> str:
     kinds = []
     for m in metrics:
         lo, hi = m.get("min"), m.get("max")
-        builtin = (m["name"] == BUILTIN_SUCCESS_RATE and m["kind"] == "success_rate" and m.get("unit") == "percent") or (
-            m["name"] == BUILTIN_DURATION and m["kind"] == "latency" and (m.get("stat") or "p99") == "p99"
+        builtin = (
+            m["name"] == BUILTIN_SUCCESS_RATE
+            and m["kind"] == "success_rate"
+            and m.get("unit") == "percent"
+        ) or (
+            m["name"] == BUILTIN_DURATION
+            and m["kind"] == "latency"
+            and (m.get("stat") or "p99") == "p99"
         )
         entry: dict[str, Any] = {"name": m["name"]}
         if not builtin:
             entry["templateRef"] = {"name": m["name"]}
             kinds.append(f"{m['name']}={_kind_spec(m)}")
-            templates.append({
-                "apiVersion": "flagger.app/v1beta1",
-                "kind": "MetricTemplate",
-                "metadata": {"name": m["name"], "annotations": {KINDS_ANNOTATION: f"{m['name']}={_kind_spec(m)}"}},
-                "spec": {"provider": {"type": "prometheus", "address": "http://prometheus:9090"},
-                         "query": _query(m, 'destination_workload="{{ target }}"').replace("{{interval}}", "{{ interval }}")},
-            })  # fmt: skip
+            templates.append(
+                {
+                    "apiVersion": "flagger.app/v1beta1",
+                    "kind": "MetricTemplate",
+                    "metadata": {
+                        "name": m["name"],
+                        "annotations": {KINDS_ANNOTATION: f"{m['name']}={_kind_spec(m)}"},
+                    },
+                    "spec": {
+                        "provider": {"type": "prometheus", "address": "http://prometheus:9090"},
+                        "query": _query(m, 'destination_workload="{{ target }}"').replace(
+                            "{{interval}}", "{{ interval }}"
+                        ),
+                    },
+                }
+            )
         entry["thresholdRange"] = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
         entry["interval"] = format_go_duration(interval_s)
         entries.append(entry)

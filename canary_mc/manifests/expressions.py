@@ -23,7 +23,7 @@ from typing import Literal
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)"
-    r"|(?P<op><=|>=|==|!=|&&|\|\||[<>!()\[\]]))"
+    r"|(?P<op><=|>=|==|!=|&&|\|\||[-<>!()\[\]]))"
 )
 _COMPARE = {"<", "<=", ">", ">=", "==", "!="}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -146,6 +146,8 @@ class _Parser:
 
     def operand(self) -> tuple:
         kind, value = self.take()
+        if value == "-" and self.pos < len(self.tokens) and self.tokens[self.pos][0] == "num":
+            return ("num", -float(self.take()[1]))
         if kind == "num":
             return ("num", float(value))
         if value == "(":
@@ -167,7 +169,9 @@ class _Parser:
             if inner[0] != "value":
                 raise ConditionSyntaxError(f"{value}() is read on result or result[0] only")
             return (value,)
-        raise ConditionSyntaxError(f"{value!r} is not read (only result, numbers, isNaN, isInf, len)")
+        raise ConditionSyntaxError(
+            f"{value!r} is not read (only result, numbers, isNaN, isInf, len)"
+        )
 
 
 # --- evaluation on one measured value -----------------------------------------------------

@@ -5,6 +5,7 @@ Semantics and sources: ``docs/import.md``, ``docs/research/import-semantics.md``
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from canary_mc.manifests.source import Assumption, Manifest, Sourced
@@ -61,11 +62,15 @@ def read_flagger(manifests: list[Manifest], notes: list[Assumption]) -> list[Fla
         elif kind == "Canary":
             canaries.append(m)
         else:
-            notes.append(Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)"))
+            notes.append(
+                Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)")
+            )
     return [c for c in (_canary(m, templates, notes) for m in canaries) if c is not None]
 
 
-def _canary(m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]) -> FlaggerCanary | None:
+def _canary(
+    m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]
+) -> FlaggerCanary | None:
     name = m.text(("metadata", "name"), required=True) or m.sourced(("metadata",), "canary")
     a = ("spec", "analysis")
     if m.mapping(a, required=True) is None:
@@ -74,8 +79,13 @@ def _canary(m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]
     if interval is None:
         interval = Sourced(DEFAULT_INTERVAL_S, m.key_cite(a), "analysis.interval (default 60s)")
     elif interval.value < MIN_INTERVAL_S:
-        notes.append(Assumption(interval.cite, interval.field,
-                                f"Flagger raises intervals below 10s to 10s; {MIN_INTERVAL_S:g}s used"))  # fmt: skip
+        notes.append(
+            Assumption(
+                interval.cite,
+                interval.field,
+                f"Flagger raises intervals below 10s to 10s; {MIN_INTERVAL_S:g}s used",
+            )
+        )
         interval = Sourced(MIN_INTERVAL_S, interval.cite, interval.field)
     threshold = m.number((*a, "threshold"), integer=True, numeric_text=True)
     if threshold is None or threshold.value <= 0:
@@ -91,14 +101,19 @@ def _canary(m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]
         weights = flagger_weights(step.value, ceiling)
         weights_from = m.sourced((*a, "stepWeight"), (step.value, ceiling))
         if listed:
-            notes.append(Assumption(m.cite((*a, "stepWeights")), "analysis.stepWeights",
-                                    "ignored: Flagger uses stepWeight when both are set"))  # fmt: skip
+            notes.append(
+                Assumption(
+                    m.cite((*a, "stepWeights")),
+                    "analysis.stepWeights",
+                    "ignored: Flagger uses stepWeight when both are set",
+                )
+            )
     elif listed:
         for i, _ in enumerate(listed):
             w = m.number((*a, "stepWeights", i), minimum=0, maximum=100)
             if w is not None:
                 weights.append(w.value)
-        if any(b <= w for w, b in zip(weights, weights[1:], strict=False)):
+        if any(b <= w for w, b in itertools.pairwise(weights)):
             m.problem((*a, "stepWeights"), f"must increase, got {weights}")
         weights_from = m.sourced((*a, "stepWeights"), tuple(weights))
     elif iterations is not None and iterations.value > 0:
@@ -107,8 +122,13 @@ def _canary(m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]
         m.problem(a, "needs stepWeight, stepWeights or iterations to be a canary analysis")
         return None
     if m.has((*a, "stepWeightPromotion")):
-        notes.append(Assumption(m.cite((*a, "stepWeightPromotion")), "analysis.stepWeightPromotion",
-                                "not modelled: promotion runs no metric checks, so it cannot roll back"))  # fmt: skip
+        notes.append(
+            Assumption(
+                m.cite((*a, "stepWeightPromotion")),
+                "analysis.stepWeightPromotion",
+                "not modelled: promotion runs no metric checks, so it cannot roll back",
+            )
+        )
     for key in ("webhooks", "mirror", "match", "sessionAffinity"):
         if m.has((*a, key)):
             notes.append(Assumption(m.cite((*a, key)), f"analysis.{key}", "not modelled"))
@@ -117,12 +137,20 @@ def _canary(m: Manifest, templates: dict[str, Manifest], notes: list[Assumption]
         metric = _metric(m, (*a, "metrics", i), templates, notes)
         if metric is not None:
             metrics.append(metric)
-    return FlaggerCanary(name, interval, threshold, tuple(weights), weights_from,  # type: ignore[arg-type]
-                         iterations if iterations and iterations.value > 0 else None,  # type: ignore[arg-type]
-                         tuple(metrics))  # fmt: skip
+    return FlaggerCanary(
+        name,
+        interval,
+        threshold,
+        tuple(weights),
+        weights_from,  # type: ignore[arg-type]
+        iterations if iterations and iterations.value > 0 else None,  # type: ignore[arg-type]
+        tuple(metrics),
+    )
 
 
-def _metric(m: Manifest, loc: tuple, templates: dict[str, Manifest], notes: list[Assumption]) -> FlaggerMetric | None:
+def _metric(
+    m: Manifest, loc: tuple, templates: dict[str, Manifest], notes: list[Assumption]
+) -> FlaggerMetric | None:
     name = m.text((*loc, "name"), required=True)
     if name is None:
         return None
@@ -146,7 +174,10 @@ def _metric(m: Manifest, loc: tuple, templates: dict[str, Manifest], notes: list
         t = templates.get(ref.value)
         if t is None:
             known = ", ".join(sorted(templates)) or "none"
-            m.problem((*loc, "templateRef", "name"), f"names no MetricTemplate in the files given (known: {known})")
+            m.problem(
+                (*loc, "templateRef", "name"),
+                f"names no MetricTemplate in the files given (known: {known})",
+            )
             return None
         template = ref.value
         query = t.text(("spec", "query"), required=True)

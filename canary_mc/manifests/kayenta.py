@@ -35,7 +35,12 @@ class KayentaConfig:
 
 def is_kayenta(manifest: Manifest) -> bool:
     body = manifest.body
-    return isinstance(body, dict) and "apiVersion" not in body and "metrics" in body and "classifier" in body
+    return (
+        isinstance(body, dict)
+        and "apiVersion" not in body
+        and "metrics" in body
+        and "classifier" in body
+    )
 
 
 def _flag(m: Manifest, loc: tuple) -> Sourced[bool] | None:
@@ -61,7 +66,10 @@ def read_kayenta(m: Manifest, notes: list[Assumption]) -> KayentaConfig:
         if direction is None:
             direction = m.sourced(loc, "either")
         elif direction.value not in DIRECTIONS:
-            m.problem((*canary, "direction"), f"must be one of {', '.join(DIRECTIONS)}, got {direction.value!r}")
+            m.problem(
+                (*canary, "direction"),
+                f"must be one of {', '.join(DIRECTIONS)}, got {direction.value!r}",
+            )
         groups = m.sequence((*loc, "groups"))
         if not groups or not all(isinstance(g, str) for g in groups):
             m.problem((*loc, "groups"), "must list at least one group name")
@@ -69,13 +77,23 @@ def read_kayenta(m: Manifest, notes: list[Assumption]) -> KayentaConfig:
         text = " ".join(str(v) for v in query.values() if isinstance(v, str))
         for key in ("nanStrategy", "outliers"):
             if m.has((*canary, key)):
-                notes.append(Assumption(m.cite((*canary, key)), f"canary.{key}",
-                                        "not modelled: simulated samples have no NaN and no outliers"))  # fmt: skip
+                notes.append(
+                    Assumption(
+                        m.cite((*canary, key)),
+                        f"canary.{key}",
+                        "not modelled: simulated samples have no NaN and no outliers",
+                    )
+                )
         effect = (*canary, "effectSize")
         for key in ("criticalIncrease", "criticalDecrease", "measure"):
             if m.has((*effect, key)):
-                notes.append(Assumption(m.cite((*effect, key)), f"effectSize.{key}",
-                                        "not modelled: the mean ratio and the allowed margins only"))  # fmt: skip
+                notes.append(
+                    Assumption(
+                        m.cite((*effect, key)),
+                        f"effectSize.{key}",
+                        "not modelled: the mean ratio and the allowed margins only",
+                    )
+                )
         metrics.append(
             KayentaMetric(
                 name=metric_name,

@@ -80,14 +80,30 @@ def guess_kind(name: str, query: str | None, *, percent: bool | None = None) -> 
         why = "its name or query reads as a latency"
         unit_why = " in seconds (x1000 to ms)" if to_ms != 1.0 else " in ms"
         if stat is None:
-            return MetricKind("latency", "p99", None, to_ms, f"guessed: {why}{unit_why}; statistic unknown, p99 assumed")
+            return MetricKind(
+                "latency",
+                "p99",
+                None,
+                to_ms,
+                f"guessed: {why}{unit_why}; statistic unknown, p99 assumed",
+            )
         return MetricKind("latency", stat, None, to_ms, f"guessed: {why}, {stat}{unit_why}")
     if _SUCCESS_WORDS.search(text):
-        return MetricKind("success_rate", None, rate_unit, 1.0,
-                          f"guessed: its name or query reads as a success rate, in {rate_unit}")  # fmt: skip
+        return MetricKind(
+            "success_rate",
+            None,
+            rate_unit,
+            1.0,
+            f"guessed: its name or query reads as a success rate, in {rate_unit}",
+        )
     if _ERROR_WORDS.search(text):
-        return MetricKind("error_rate", None, rate_unit, 1.0,
-                          f"guessed: its name or query reads as an error rate, in {rate_unit}")  # fmt: skip
+        return MetricKind(
+            "error_rate",
+            None,
+            rate_unit,
+            1.0,
+            f"guessed: its name or query reads as an error rate, in {rate_unit}",
+        )
     return MetricKind("gauge", reason="guessed: neither a rate nor a latency, so a gauge")
 
 
@@ -134,6 +150,8 @@ def kinds_from_annotation(text: str) -> dict[str, MetricKind]:
     """The kinds an export wrote in its ``canary-mc.io/metric-kinds`` annotation."""
     items = [item.strip() for item in text.split(",") if item.strip()]
     return {
-        name: MetricKind(k.kind, k.stat, k.unit, k.to_ms, "from the canary-mc.io/metric-kinds annotation")
+        name: MetricKind(
+            k.kind, k.stat, k.unit, k.to_ms, "from the canary-mc.io/metric-kinds annotation"
+        )
         for name, k in parse_metric_overrides(items).items()
     }

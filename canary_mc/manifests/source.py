@@ -216,7 +216,7 @@ class Manifest:
         return self.sourced(loc, int(value) if integer else float(value))
 
     def duration(self, loc: Loc, *, bare_seconds: bool = False) -> Sourced[float] | None:
-        """A Go duration in seconds; ``bare_seconds`` also takes a number of seconds (Argo pause)."""
+        """A Go duration in seconds; ``bare_seconds`` also takes seconds as a number (pause)."""
         value = self.raw(loc)
         if value is None:
             return None

@@ -39,7 +39,9 @@ class TranslationError(ValueError):
 # --- shared ----------------------------------------------------------------------------------
 
 
-def _metric_kind(name: str, query: str | None, overrides: Mapping[str, MetricKind], **hint: Any) -> MetricKind:
+def _metric_kind(
+    name: str, query: str | None, overrides: Mapping[str, MetricKind], **hint: Any
+) -> MetricKind:
     return overrides.get(name) or guess_kind(name, query, **hint)
 
 
@@ -87,11 +89,14 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
     """
     success = metric.success.value if metric.success else None
     failure = metric.failure.value if metric.failure else None
-    where = (metric.failure or metric.success or metric.name)
+    where = metric.failure or metric.success or metric.name
     if success is None and failure is None:
-        draft.note(metric.name.cite, f"metrics.{metric.name.value}",
-                   "no successCondition or failureCondition: Argo counts every measurement "
-                   "Successful; imported without limits (never fails)")  # fmt: skip
+        draft.note(
+            metric.name.cite,
+            f"metrics.{metric.name.value}",
+            "no successCondition or failureCondition: Argo counts every measurement "
+            "Successful; imported without limits (never fails)",
+        )
         return ArgoRange(None, None, "hold")
     if failure is not None:
         passing = _complement(failure.bands)
@@ -101,22 +106,33 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
         passing = success.bands
         no_data = NO_DATA_OF[success.on_empty]
     if len(passing) != 1:
-        raise TranslationError(where.cite, where.field,
-                               "passes on more than one range of values; canary-mc's check is one "
-                               "range (min, max)")  # fmt: skip
+        raise TranslationError(
+            where.cite,
+            where.field,
+            "passes on more than one range of values; canary-mc's check is one range (min, max)",
+        )
     band = passing[0]
-    for end, closed, word in ((band.low, band.low_closed, "min"), (band.high, band.high_closed, "max")):
+    for end, closed, word in (
+        (band.low, band.low_closed, "min"),
+        (band.high, band.high_closed, "max"),
+    ):
         if math.isfinite(end) and not closed:
-            draft.note(where.cite, where.field,
-                       f"Argo fails a value equal to {end:g}; canary-mc's {word} passes it "
-                       "(differs only when a measurement hits the limit exactly)")  # fmt: skip
+            draft.note(
+                where.cite,
+                where.field,
+                f"Argo fails a value equal to {end:g}; canary-mc's {word} passes it "
+                "(differs only when a measurement hits the limit exactly)",
+            )
     if success is not None and failure is not None:
         band_text = _inconclusive_text(success, failure)
         if band_text:
-            draft.note(metric.failure.cite if metric.failure else where.cite, "failureCondition",
-                       f"values {band_text} are Inconclusive in Argo (the rollout pauses for a human after "
-                       f"inconclusiveLimit = {metric.inconclusive_limit.value} of them); canary-mc "
-                       "counts them as passing")  # fmt: skip
+            draft.note(
+                metric.failure.cite if metric.failure else where.cite,
+                "failureCondition",
+                f"values {band_text} are Inconclusive in Argo (the rollout pauses for a human "
+                f"after inconclusiveLimit = {metric.inconclusive_limit.value} of them); canary-mc "
+                "counts them as passing",
+            )
     return ArgoRange(
         band.low if math.isfinite(band.low) else None,
         band.high if math.isfinite(band.high) else None,
@@ -136,9 +152,15 @@ def _complement(bands: tuple[Band, ...]) -> tuple[Band, ...]:
 
 
 def _inconclusive_text(success: Condition, failure: Condition) -> str:
-    probes = sorted({e for b in (*success.bands, *failure.bands) for e in (b.low, b.high) if math.isfinite(e)})
+    probes = sorted(
+        {e for b in (*success.bands, *failure.bands) for e in (b.low, b.high) if math.isfinite(e)}
+    )
     gaps = [x for x in probes if not success.holds(x) and not failure.holds(x)]
-    mids = [(a + b) / 2 for a, b in itertools.pairwise(probes) if not success.holds((a + b) / 2) and not failure.holds((a + b) / 2)]
+    mids = [
+        (a + b) / 2
+        for a, b in itertools.pairwise(probes)
+        if not success.holds((a + b) / 2) and not failure.holds((a + b) / 2)
+    ]
     if not gaps and not mids:
         return ""
     lo, hi = min(gaps + mids), max(gaps + mids)
@@ -154,9 +176,12 @@ def _shared(values: list[Sourced[Any]], label: str, draft: Draft, pick=min) -> S
     distinct = sorted({v.value for v in values})
     chosen = next(v for v in values if v.value == pick(distinct))
     if len(distinct) > 1:
-        draft.note(chosen.cite, chosen.field,
-                   f"the metrics' {label}s differ ({', '.join(f'{d:g}' for d in distinct)}); canary-mc has "
-                   f"one per policy and uses {chosen.value:g}")  # fmt: skip
+        draft.note(
+            chosen.cite,
+            chosen.field,
+            f"the metrics' {label}s differ ({', '.join(f'{d:g}' for d in distinct)}); "
+            f"canary-mc has one per policy and uses {chosen.value:g}",
+        )
     return chosen
 
 
@@ -165,14 +190,26 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
     inline = [s for s in rollout.steps if s.kind == "analysis" and s.analysis is not None]
     for step in rollout.steps:
         if step.kind not in ("setWeight", "pause", "analysis"):
-            draft.note(step.cite, f"steps[{step.index}].{step.kind}", "not modelled: no traffic or check change")
+            draft.note(
+                step.cite,
+                f"steps[{step.index}].{step.kind}",
+                "not modelled: no traffic or check change",
+            )
         if step.kind == "pause" and step.pause_s is None:
-            draft.note(step.cite, f"steps[{step.index}].pause", "an indefinite pause ({}) waits for a human; "
-                       "canary-mc assumes the human promotes at once, with no check")  # fmt: skip
+            draft.note(
+                step.cite,
+                f"steps[{step.index}].pause",
+                "an indefinite pause ({}) waits for a human; "
+                "canary-mc assumes the human promotes at once, with no check",
+            )
     if rollout.background is not None:
         if inline:
-            draft.note(inline[0].cite, "steps[].analysis", "inline analysis steps are not simulated "
-                       "together with the background analysis; the background analysis is imported")  # fmt: skip
+            draft.note(
+                inline[0].cite,
+                "steps[].analysis",
+                "inline analysis steps are not simulated "
+                "together with the background analysis; the background analysis is imported",
+            )
         analyses = [rollout.background]
         stages, cites = _background_stages(rollout, draft)
         scope = "rollout"
@@ -182,8 +219,11 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
         scope = "stage"
     else:
         first = rollout.steps[0].cite if rollout.steps else rollout.name.cite
-        raise TranslationError(first, "spec.strategy.canary", "has no analysis (inline or background): "
-                               "there is nothing for canary-mc to check")  # fmt: skip
+        raise TranslationError(
+            first,
+            "spec.strategy.canary",
+            "has no analysis (inline or background): there is nothing for canary-mc to check",
+        )
     metrics: list[ArgoMetric] = [m for a in analyses for m in a.metrics]
     policy: dict[str, Any] = {}
     draft.document["policy"] = policy
@@ -194,25 +234,38 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
         draft.cite(("policy", "interval"), interval.cite, interval.field)
     else:
         policy["interval"] = "1m"
-        draft.note(metrics[0].name.cite, "interval", "single measurements (no interval): one 1m step each")
+        draft.note(
+            metrics[0].name.cite, "interval", "single measurements (no interval): one 1m step each"
+        )
     limit = _shared([m.failure_limit for m in metrics], "failureLimit", draft)
     if limit.value < 0:
-        draft.note(limit.cite, limit.field, "a negative failureLimit disables failing; canary-mc needs "
-                   "one, so failures are counted with limit 0")  # fmt: skip
+        draft.note(
+            limit.cite,
+            limit.field,
+            "a negative failureLimit disables failing; canary-mc needs "
+            "one, so failures are counted with limit 0",
+        )
     policy["rule"] = {"kind": "failure_limit", "failure_limit": max(0, limit.value), "scope": scope}
     draft.cite(("policy", "rule", "failure_limit"), limit.cite, limit.field)
     draft.comments[("policy", "rule", "scope")] = (
-        "background analysis: one count over the rollout" if scope == "rollout"
+        "background analysis: one count over the rollout"
+        if scope == "rollout"
         else "inline analysis steps: each step's AnalysisRun counts afresh"
     )
     for m in metrics:
         if m.consecutive_error_limit.value != 4 or "default" not in m.consecutive_error_limit.field:
-            draft.note(m.consecutive_error_limit.cite, m.consecutive_error_limit.field,
-                       "Error measurements (no data) are not counted towards a limit: a step without "
-                       "data decides as policy.no_data says")  # fmt: skip
+            draft.note(
+                m.consecutive_error_limit.cite,
+                m.consecutive_error_limit.field,
+                "Error measurements (no data) are not counted towards a limit: a step without "
+                "data decides as policy.no_data says",
+            )
         if m.initial_delay_s is not None and scope == "stage":
-            draft.note(m.initial_delay_s.cite, m.initial_delay_s.field,
-                       "delays the first measurement; it changes time, not which measurements are taken")
+            draft.note(
+                m.initial_delay_s.cite,
+                m.initial_delay_s.field,
+                "delays the first measurement; it changes time, not which measurements are taken",
+            )
     entries: dict[str, dict[str, Any]] = {}
     no_data: dict[str, Sourced[str]] = {}
     stage_limits: dict[tuple[int, str], dict[str, float]] = {}
@@ -222,7 +275,11 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
             kind = _metric_kind(name, m.query.value if m.query else None, overrides)
             bounds = argo_range(m, draft)
             entry = _metric_entry(name, kind, "absolute")
-            limits = {k: _limit(v, kind) for k, v in (("min", bounds.minimum), ("max", bounds.maximum)) if v is not None}
+            limits = {
+                k: _limit(v, kind)
+                for k, v in (("min", bounds.minimum), ("max", bounds.maximum))
+                if v is not None
+            }
             if name not in entries:
                 entries[name] = {**entry, **limits}
                 path = ("policy", "metrics", len(entries) - 1)
@@ -232,7 +289,11 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
                     cond = m.failure or m.success
                     if cond is not None:
                         draft.cite((*path, key), cond.cite, cond.field)
-                no_data[name] = Sourced(bounds.no_data, (m.success or m.failure or m.name).cite, "condition on an empty result")
+                no_data[name] = Sourced(
+                    bounds.no_data,
+                    (m.success or m.failure or m.name).cite,
+                    "condition on an empty result",
+                )
             elif limits != {k: entries[name][k] for k in ("min", "max") if k in entries[name]}:
                 stage_limits[(i, name)] = limits
     policy["metrics"] = list(entries.values())
@@ -240,8 +301,12 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
     policy["no_data"] = "hold" if len(modes) != 1 else modes.pop()
     if len({v.value for v in no_data.values()}) > 1:
         first = next(iter(no_data.values()))
-        draft.note(first.cite, "conditions", "the metrics treat an empty result differently; canary-mc "
-                   "has one policy.no_data for all and uses hold (no evidence at that step)")  # fmt: skip
+        draft.note(
+            first.cite,
+            "conditions",
+            "the metrics treat an empty result differently; canary-mc "
+            "has one policy.no_data for all and uses hold (no evidence at that step)",
+        )
     for (i, name), limits in stage_limits.items():
         if scope == "stage" and i < len(stages):
             stages[i].setdefault("metrics", {})[name] = limits
@@ -266,18 +331,29 @@ def _inline_stages(rollout: ArgoRollout, draft: Draft):
             continue
         weight = _weight_before(rollout, step.index)
         if weight is None or weight.value <= 0:
-            draft.note(step.cite, f"steps[{step.index}].analysis", "runs before any setWeight (no canary "
-                       "traffic); not simulated")  # fmt: skip
+            draft.note(
+                step.cite,
+                f"steps[{step.index}].analysis",
+                "runs before any setWeight (no canary traffic); not simulated",
+            )
             continue
         counts = [m.count for m in step.analysis.metrics]
         if any(c is None for c in counts):
-            raise TranslationError(step.cite, f"steps[{step.index}].analysis",
-                                   "a metric with an interval and no count never completes, so this step "
-                                   "never ends; give it a count")  # fmt: skip
+            raise TranslationError(
+                step.cite,
+                f"steps[{step.index}].analysis",
+                "a metric with an interval and no count never completes, so this step "
+                "never ends; give it a count",
+            )
         count = _shared([c for c in counts if c is not None], "count", draft, pick=max)
         k = len(stages)
-        stages.append({"name": _unique_name(f"weight-{weight.value:g}", names),
-                       "traffic_pct": weight.value, "duration_steps": count.value})  # fmt: skip
+        stages.append(
+            {
+                "name": _unique_name(f"weight-{weight.value:g}", names),
+                "traffic_pct": weight.value,
+                "duration_steps": count.value,
+            }
+        )
         cites[(k, "traffic_pct")] = (weight.cite, weight.field)
         cites[(k, "duration_steps")] = (count.cite, f"{count.field} (steps[{step.index}].analysis)")
     return stages, cites
@@ -305,8 +381,13 @@ def _background_stages(rollout: ArgoRollout, draft: Draft):
         if step.kind == "pause" and step.pause_s is not None:
             seconds = step.pause_s
         elif step.kind == "analysis" and step.analysis is not None:
-            seconds = max(((m.count.value if m.count else 1) * (m.interval_s.value if m.interval_s else 0)
-                           for m in step.analysis.metrics), default=0.0)  # fmt: skip
+            seconds = max(
+                (
+                    (m.count.value if m.count else 1) * (m.interval_s.value if m.interval_s else 0)
+                    for m in step.analysis.metrics
+                ),
+                default=0.0,
+            )
         if seconds > 0:
             segments.append((weight, seconds, step.cite))
     total = sum(s for _, s, _ in segments)
@@ -316,8 +397,11 @@ def _background_stages(rollout: ArgoRollout, draft: Draft):
         times.append(t)
         t += interval
     if counts and len(times) == min(counts) and t < total:
-        draft.note(metrics[0].count.cite, metrics[0].count.field,  # type: ignore[union-attr]
-                   f"the analysis ends after {min(counts)} measurements, before the rollout does")
+        draft.note(
+            metrics[0].count.cite,
+            metrics[0].count.field,  # type: ignore[union-attr]
+            f"the analysis ends after {min(counts)} measurements, before the rollout does",
+        )
     stages: list[dict[str, Any]] = []
     cites: dict[tuple, tuple[Cite, str]] = {}
     names: set[str] = set()
@@ -331,13 +415,24 @@ def _background_stages(rollout: ArgoRollout, draft: Draft):
             stages[-1]["duration_steps"] += n
             continue
         k = len(stages)
-        stages.append({"name": _unique_name(f"weight-{weight.value:g}", names),
-                       "traffic_pct": weight.value, "duration_steps": n})  # fmt: skip
+        stages.append(
+            {
+                "name": _unique_name(f"weight-{weight.value:g}", names),
+                "traffic_pct": weight.value,
+                "duration_steps": n,
+            }
+        )
         cites[(k, "traffic_pct")] = (weight.cite, weight.field)
-        cites[(k, "duration_steps")] = (cite, f"measurements every {format_go_duration(interval)} in this step")
+        cites[(k, "duration_steps")] = (
+            cite,
+            f"measurements every {format_go_duration(interval)} in this step",
+        )
     if not stages:
-        raise TranslationError(analysis.cite, "analysis", "the background analysis takes no measurement "
-                               "before the rollout completes")  # fmt: skip
+        raise TranslationError(
+            analysis.cite,
+            "analysis",
+            "the background analysis takes no measurement before the rollout completes",
+        )
     if rollout.starting_step is not None:
         cites[(0, "name")] = (rollout.starting_step.cite, rollout.starting_step.field)
     return stages, cites
@@ -346,7 +441,9 @@ def _background_stages(rollout: ArgoRollout, draft: Draft):
 # --- Flagger ---------------------------------------------------------------------------------
 
 
-def flagger_policy(canary: FlaggerCanary, overrides: Mapping[str, MetricKind], draft: Draft) -> None:
+def flagger_policy(
+    canary: FlaggerCanary, overrides: Mapping[str, MetricKind], draft: Draft
+) -> None:
     """Fill ``draft.document['policy']`` from a Canary's analysis (see ``docs/import.md``)."""
     policy: dict[str, Any] = {
         "rule": {"kind": "cumulative_checks", "threshold": canary.threshold.value},
@@ -361,7 +458,13 @@ def flagger_policy(canary: FlaggerCanary, overrides: Mapping[str, MetricKind], d
     for i, m in enumerate(canary.metrics):
         name = m.name.value
         if name == BUILTIN_SUCCESS_RATE and name not in overrides:
-            kind = MetricKind("success_rate", None, "percent", 1.0, "Flagger built-in: canary success rate, percent")
+            kind = MetricKind(
+                "success_rate",
+                None,
+                "percent",
+                1.0,
+                "Flagger built-in: canary success rate, percent",
+            )
         elif name == BUILTIN_DURATION and name not in overrides:
             kind = MetricKind("latency", "p99", None, 1.0, "Flagger built-in: canary P99, ms")
         else:
@@ -369,31 +472,55 @@ def flagger_policy(canary: FlaggerCanary, overrides: Mapping[str, MetricKind], d
         entry = _metric_entry(name, kind, "absolute")
         path = ("policy", "metrics", i)
         draft.cite((*path, "name"), m.name.cite, m.name.field)
-        draft.comments[(*path, "kind")] = kind.reason + ("" if kind.reason.startswith("Flagger") else f" (fix with --metric {name}=KIND)")
+        draft.comments[(*path, "kind")] = kind.reason + (
+            "" if kind.reason.startswith("Flagger") else f" (fix with --metric {name}=KIND)"
+        )
         for key, value in (("min", m.minimum), ("max", m.maximum)):
             if value is not None:
                 entry[key] = _limit(value.value, kind)
                 draft.cite((*path, key), value.cite, value.field)
         if m.window_s is not None and m.window_s.value != canary.interval_s.value:
-            draft.note(m.window_s.cite, m.window_s.field,
-                       f"the query window ({format_go_duration(m.window_s.value)}) differs from the "
-                       "analysis interval; canary-mc measures each check over one interval's requests")  # fmt: skip
+            draft.note(
+                m.window_s.cite,
+                m.window_s.field,
+                f"the query window ({format_go_duration(m.window_s.value)}) differs from the "
+                "analysis interval; canary-mc measures each check over one interval's requests",
+            )
         metrics.append(entry)
     policy["metrics"] = metrics
     stages = []
     if canary.iterations is not None:
-        stages.append({"name": "iterations", "traffic_pct": 100.0, "duration_steps": canary.iterations.value})
-        draft.cite(("policy", "stages", 0, "duration_steps"), canary.iterations.cite, canary.iterations.field)
-        draft.note(canary.iterations.cite, canary.iterations.field,
-                   "A/B or blue/green iterations: the canary's share of traffic is what the match "
-                   "rules route; canary-mc assumes 100% of the checked requests")  # fmt: skip
+        stages.append(
+            {"name": "iterations", "traffic_pct": 100.0, "duration_steps": canary.iterations.value}
+        )
+        draft.cite(
+            ("policy", "stages", 0, "duration_steps"),
+            canary.iterations.cite,
+            canary.iterations.field,
+        )
+        draft.note(
+            canary.iterations.cite,
+            canary.iterations.field,
+            "A/B or blue/green iterations: the canary's share of traffic is what the match "
+            "rules route; canary-mc assumes 100% of the checked requests",
+        )
     else:
         for k, w in enumerate(canary.weights):
             stages.append({"name": f"weight-{w:g}", "traffic_pct": w, "duration_steps": 1})
-            draft.comments[("policy", "stages", k, "duration_steps")] = "one passing check per weight"
-            draft.cite(("policy", "stages", k, "traffic_pct"), canary.weights_from.cite, canary.weights_from.field)
-    draft.note(canary.interval_s.cite, "analysis", "the first tick at weight 0 runs no check, and promotion "
-               "runs none either; neither is simulated (time only)")  # fmt: skip
+            draft.comments[("policy", "stages", k, "duration_steps")] = (
+                "one passing check per weight"
+            )
+            draft.cite(
+                ("policy", "stages", k, "traffic_pct"),
+                canary.weights_from.cite,
+                canary.weights_from.field,
+            )
+    draft.note(
+        canary.interval_s.cite,
+        "analysis",
+        "the first tick at weight 0 runs no check, and promotion "
+        "runs none either; neither is simulated (time only)",
+    )
     policy["stages"] = stages
 
 
@@ -417,17 +544,26 @@ def judge_is_any_failure(config: KayentaConfig, metrics: list[JudgedMetric]) -> 
         return None
     weights = {g: w.value for g, w in config.group_weights.items()}
     for pattern in itertools.product((False, True), repeat=len(metrics)):
-        classes = [Classification("High" if bad else "Pass", bad and m.critical) for bad, m in zip(pattern, metrics, strict=True)]
+        classes = [
+            Classification("High" if bad else "Pass", bad and m.critical)
+            for bad, m in zip(pattern, metrics, strict=True)
+        ]
         _, score = score_metrics(metrics, classes, weights)
         if (score >= config.pass_threshold.value) != (not any(pattern)):
             return False
     return True
 
 
-def kayenta_policy(config: KayentaConfig, overrides: Mapping[str, MetricKind], draft: Draft) -> None:
+def kayenta_policy(
+    config: KayentaConfig, overrides: Mapping[str, MetricKind], draft: Draft
+) -> None:
     """Fill ``draft.document['policy']`` from a Kayenta canary config (see ``docs/import.md``)."""
     increases = [m.allowed_increase for m in config.metrics if m.allowed_increase is not None]
-    rule: dict[str, Any] = {"kind": "mannwhitney", "confidence": 0.99, "samples_per_step": KAYENTA_SAMPLES}
+    rule: dict[str, Any] = {
+        "kind": "mannwhitney",
+        "confidence": 0.99,
+        "samples_per_step": KAYENTA_SAMPLES,
+    }
     if increases:
         chosen = _shared(increases, "allowedIncrease", draft)
         rule["allowed_increase"] = chosen.value
@@ -435,11 +571,19 @@ def kayenta_policy(config: KayentaConfig, overrides: Mapping[str, MetricKind], d
     policy: dict[str, Any] = {"rule": rule, "interval": KAYENTA_WINDOW, "no_data": "hold"}
     draft.document["policy"] = policy
     draft.comments[("policy", "interval")] = "ASSUMPTION: one judged analysis window"
-    draft.comments[("policy", "rule", "confidence")] = "Kayenta: two-sided 98% interval = 1% per tail"
-    draft.comments[("policy", "rule", "samples_per_step")] = "ASSUMPTION: the analysis window's samples per side"
+    draft.comments[("policy", "rule", "confidence")] = (
+        "Kayenta: two-sided 98% interval = 1% per tail"
+    )
+    draft.comments[("policy", "rule", "samples_per_step")] = (
+        "ASSUMPTION: the analysis window's samples per side"
+    )
     first = config.metrics[0].name.cite if config.metrics else config.name.cite
-    draft.note(first, "NetflixACAJudge", "the interval must also clear 0.25·|Hodges-Lehmann estimate|; "
-               "canary-mc's mannwhitney rule tests the shift at 0 (slightly more sensitive)")  # fmt: skip
+    draft.note(
+        first,
+        "NetflixACAJudge",
+        "the interval must also clear 0.25·|Hodges-Lehmann estimate|; "
+        "canary-mc's mannwhitney rule tests the shift at 0 (slightly more sensitive)",
+    )
     entries = []
     judged = []
     for i, m in enumerate(config.metrics):
@@ -448,7 +592,11 @@ def kayenta_policy(config: KayentaConfig, overrides: Mapping[str, MetricKind], d
         entry = _metric_entry(name, kind, "delta")
         direction = m.direction.value
         if direction == "either":
-            draft.note(m.direction.cite, f"{name}.direction", "either: canary-mc's rule tests one side; increase used")
+            draft.note(
+                m.direction.cite,
+                f"{name}.direction",
+                "either: canary-mc's rule tests one side; increase used",
+            )
             direction = "increase"
         entry["direction"] = direction
         path = ("policy", "metrics", i)
@@ -456,13 +604,24 @@ def kayenta_policy(config: KayentaConfig, overrides: Mapping[str, MetricKind], d
         draft.cite((*path, "direction"), m.direction.cite, m.direction.field)
         draft.comments[(*path, "kind")] = f"{kind.reason} (fix with --metric {name}=KIND)"
         entries.append(entry)
-        judged.append(JudgedMetric(name, m.groups, m.direction.value, critical=bool(m.critical and m.critical.value)))  # type: ignore[arg-type]
+        judged.append(
+            JudgedMetric(
+                name, m.groups, m.direction.value, critical=bool(m.critical and m.critical.value)
+            )
+        )  # type: ignore[arg-type]
         if m.must_have_data is not None and m.must_have_data.value:
-            draft.note(m.must_have_data.cite, m.must_have_data.field,
-                       "simulated samples always have data; NodataFailMetric never occurs")  # fmt: skip
+            draft.note(
+                m.must_have_data.cite,
+                m.must_have_data.field,
+                "simulated samples always have data; NodataFailMetric never occurs",
+            )
     policy["metrics"] = entries
-    policy["stages"] = [{"name": "canary-analysis", "traffic_pct": KAYENTA_TRAFFIC_PCT, "duration_steps": 1}]
-    draft.comments[("policy", "stages", 0, "traffic_pct")] = "ASSUMPTION: each of canary and baseline serves this share"
+    policy["stages"] = [
+        {"name": "canary-analysis", "traffic_pct": KAYENTA_TRAFFIC_PCT, "duration_steps": 1}
+    ]
+    draft.comments[("policy", "stages", 0, "traffic_pct")] = (
+        "ASSUMPTION: each of canary and baseline serves this share"
+    )
     equivalent = judge_is_any_failure(config, judged)
     where = config.pass_threshold.cite if config.pass_threshold else first
     if equivalent is True:
@@ -471,11 +630,20 @@ def kayenta_policy(config: KayentaConfig, overrides: Mapping[str, MetricKind], d
             "metric is classed High/Low (checked on every pattern)"
         )
     elif equivalent is False:
-        draft.note(where, "classifier", "the weighted group score can pass with some metrics failing; "
-                   "canary-mc's rule rolls back on any failing metric (stricter)")  # fmt: skip
+        draft.note(
+            where,
+            "classifier",
+            "the weighted group score can pass with some metrics failing; "
+            "canary-mc's rule rolls back on any failing metric (stricter)",
+        )
     else:
-        draft.note(where, "classifier.scoreThresholds", "no pass threshold: any failing metric rolls back")
+        draft.note(
+            where, "classifier.scoreThresholds", "no pass threshold: any failing metric rolls back"
+        )
     if config.marginal_threshold is not None:
-        draft.note(config.marginal_threshold.cite, config.marginal_threshold.field,
-                   "a marginal score is not a pass: counted as a rollback (Argo's Kayenta provider "
-                   "calls it Inconclusive and pauses)")  # fmt: skip
+        draft.note(
+            config.marginal_threshold.cite,
+            config.marginal_threshold.field,
+            "a marginal score is not a pass: counted as a rollback (Argo's Kayenta provider "
+            "calls it Inconclusive and pauses)",
+        )

@@ -1,0 +1,154 @@
+"""Kayenta's judge (engine/kayenta_judge.py) against scipy, hand-scored configs and the
+exact Mann-Whitney null distribution."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from canary_mc.engine.kayenta_judge import (
+    Classification,
+    JudgedMetric,
+    _clears,
+    classify_metric,
+    judge,
+    score_metrics,
+)
+
+Q99 = stats.norm.ppf(0.99)  # Kayenta: two-sided 98%, so 1% per tail
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(3, 25),
+    m=st.integers(3, 25),
+    shift=st.floats(-2, 2),
+    margin=st.floats(0, 1),
+    ties=st.booleans(),
+)
+def test_interval_clears_the_margin_exactly_when_scipys_test_rejects(
+    seed, n, m, shift, margin, ties
+):
+    # Kayenta's lower end exceeds the margin iff the rank-sum test of canary - margin
+    # against baseline rejects at 1% one-sided (same statistic: ties, continuity),
+    # except when even complete separation is not significant (then the end is min - max).
+    rng = np.random.default_rng(seed)
+    canary, baseline = rng.normal(shift, 1, n), rng.normal(0, 1, m)
+    if ties:
+        canary, baseline = np.round(canary, 0), np.round(baseline, 0)
+    low_end = canary.min() - baseline.max()
+    if np.unique(np.concatenate([canary - low_end, baseline])).size == 1:
+        return
+    top = stats.mannwhitneyu(canary - low_end, baseline, alternative="greater", method="asymptotic")
+    if top.pvalue >= 0.01:
+        assert _clears(canary, baseline, margin, Q99, True) == (low_end > margin)
+        return
+    shifted = canary - margin
+    if np.unique(np.concatenate([shifted, baseline])).size == 1:
+        return
+    p = stats.mannwhitneyu(shifted, baseline, alternative="greater", method="asymptotic").pvalue
+    if abs(p - 0.01) > 1e-9:
+        assert _clears(canary, baseline, margin, Q99, True) == (p < 0.01)
+
+
+def test_classes_at_the_edges():
+    up = JudgedMetric("m", ("g",), "increase")
+    assert classify_metric([], [1.0], up) == Classification("Nodata")
+    must = JudgedMetric("m", ("g",), "increase", must_have_data=True)
+    assert classify_metric([1.0], [math.nan], must).label == "NodataFailMetric"
+    critical = JudgedMetric("m", ("g",), "increase", critical=True, must_have_data=True)
+    assert classify_metric([], [1.0], critical) == Classification("Nodata", critical=True)
+    assert classify_metric([3.0, 1.0, 2.0], [1.0, 2.0, 3.0], up).label == "Pass"  # same values
+    assert classify_metric([5.0] * 20, [1.0] * 20, up).label == "High"  # constant sides
+    assert classify_metric([1.0] * 20, [5.0] * 20, up).label == "Pass"  # wrong direction
+    assert (
+        classify_metric([1.0] * 20, [5.0] * 20, JudgedMetric("m", ("g",), "either")).label == "Low"
+    )
+    # A clear shift, but a mean ratio 1.10 below allowedIncrease 1.2: Pass.
+    rng = np.random.default_rng(0)
+    base = rng.normal(100, 1, 40)
+    small = JudgedMetric("m", ("g",), "increase", allowed_increase=1.2)
+    assert classify_metric(base + 10, base, small).label == "Pass"
+    assert classify_metric(base + 30, base, small).label == "High"
+
+
+def test_scores_as_hand_computed():
+    a = JudgedMetric("a", ("errors",), "increase", critical=False)
+    b = JudgedMetric("b", ("latency",), "increase")
+    c = JudgedMetric("c", ("latency",), "increase")
+    ok, high = Classification("Pass"), Classification("High")
+    weights = {"errors": 60, "latency": 40}
+    # latency group: 1 of 2 pass = 50; summary 60 * 1 + 40 * 0.5 = 80.
+    groups, score = score_metrics([a, b, c], [ok, high, ok], weights)
+    assert groups == {"errors": 100.0, "latency": 50.0} and score == 80.0
+    # An unweighted group shares what is left: weights {errors: 70} -> latency weighs 30.
+    assert score_metrics([a, b, c], [high, ok, ok], {"errors": 70})[1] == 30.0
+    # A critical failure zeroes the score; Nodata in half the metrics too.
+    assert score_metrics([a, b], [Classification("High", True), ok], weights)[1] == 0.0
+    nodata = Classification("Nodata")
+    assert score_metrics([a, b], [nodata, ok], weights)[1] == 0.0
+    # A group whose metrics are all Nodata counts as 100 in the sum (below 50% Nodata).
+    assert score_metrics([a, b, c], [ok, nodata, nodata], {"errors": 50, "latency": 50})[1] == 0.0
+    verdicts = [
+        judge(
+            [[5.0] * 9, [1.0] * 9],
+            [[1.0] * 9, [1.0] * 9],
+            [a, b],
+            group_weights=weights,
+            pass_threshold=p,
+            marginal_threshold=m,
+        ).verdict
+        for p, m in ((95, 75), (95, 30), (30, 20))
+    ]
+    assert verdicts == ["fail", "marginal", "pass"]  # score 40: errors High, latency Pass
+
+
+@cache
+def mann_whitney_null(n: int, m: int) -> np.ndarray:
+    """P(U = u), u = 0..n*m, for continuous i.i.d. samples (the counting recursion)."""
+    counts = {(0, 0): np.ones(1)}
+
+    def f(i: int, j: int) -> np.ndarray:
+        if (i, j) in counts:
+            return counts[(i, j)]
+        out = np.zeros(i * j + 1)
+        if i > 0:  # the largest value is one of the canary's: it beats all j baseline values
+            part = f(i - 1, j)
+            out[j : j + part.size] += part
+        if j > 0:
+            part = f(i, j - 1)
+            out[: part.size] += part
+        counts[(i, j)] = out
+        return out
+
+    total = f(n, m)
+    return total / total.sum()
+
+
+@pytest.mark.parametrize(("n", "m"), [(10, 10), (6, 15)])
+def test_single_look_false_alarm_is_the_exact_mann_whitney_size(n, m):
+    # Without the 0.25·|HL| margin, a healthy look is High exactly when the continuity-
+    # corrected U statistic exceeds z_0.99: an event on U alone, whose probability is an
+    # exact sum over U's null distribution. With Kayenta's margin the rate can only drop.
+    null = mann_whitney_null(n, m)
+    u = np.arange(n * m + 1)
+    sd = math.sqrt(n * m * (n + m + 1) / 12)
+    z = (u - n * m / 2 - 0.5 * np.sign(u - n * m / 2)) / sd
+    size = null[z > Q99].sum()
+    rng = np.random.default_rng(2026)
+    metric = JudgedMetric("m", ("g",), "increase", allowed_increase=0.0)  # no effect-size gate
+    looks = 6000
+    plain = margin = 0
+    for _ in range(looks):
+        canary, baseline = rng.normal(10, 1, n), rng.normal(10, 1, m)
+        plain += classify_metric(canary, baseline, metric, tolerance=0.0).label == "High"
+        margin += classify_metric(canary, baseline, metric).label == "High"
+    se = math.sqrt(size * (1 - size) / looks)
+    assert abs(plain / looks - size) <= 4 * se, (plain / looks, size)
+    assert margin <= plain
