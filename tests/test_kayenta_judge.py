@@ -4,13 +4,13 @@ exact Mann-Whitney null distribution."""
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
+from test_mannwhitney import exact_u_null
 
 from canary_mc.engine.kayenta_judge import (
     Classification,
@@ -109,34 +109,12 @@ def test_scores_as_hand_computed():
     assert verdicts == ["fail", "marginal", "pass"]  # score 40: errors High, latency Pass
 
 
-@cache
-def mann_whitney_null(n: int, m: int) -> np.ndarray:
-    """P(U = u), u = 0..n*m, for continuous i.i.d. samples (the counting recursion)."""
-    counts = {(0, 0): np.ones(1)}
-
-    def f(i: int, j: int) -> np.ndarray:
-        if (i, j) in counts:
-            return counts[(i, j)]
-        out = np.zeros(i * j + 1)
-        if i > 0:  # the largest value is one of the canary's: it beats all j baseline values
-            part = f(i - 1, j)
-            out[j : j + part.size] += part
-        if j > 0:
-            part = f(i, j - 1)
-            out[: part.size] += part
-        counts[(i, j)] = out
-        return out
-
-    total = f(n, m)
-    return total / total.sum()
-
-
 @pytest.mark.parametrize(("n", "m"), [(10, 10), (6, 15)])
 def test_single_look_false_alarm_is_the_exact_mann_whitney_size(n, m):
     # Without the 0.25·|HL| margin, a healthy look is High exactly when the continuity-
     # corrected U statistic exceeds z_0.99: an event on U alone, whose probability is an
     # exact sum over U's null distribution. With Kayenta's margin the rate can only drop.
-    null = mann_whitney_null(n, m)
+    null = exact_u_null(n, m)
     u = np.arange(n * m + 1)
     sd = math.sqrt(n * m * (n + m + 1) / 12)
     z = (u - n * m / 2 - 0.5 * np.sign(u - n * m / 2)) / sd
