@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.rules import msprt_bounds, sprt_bounds, ztest_bounds
+from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.rules_gaussian import msprt_bounds, sprt_bounds, ztest_bounds
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import (
     CumulativeChecksRule,

@@ -8,15 +8,15 @@ import math
 import numpy as np
 from scipy import stats
 
-from canary_mc.engine.counts import draw_counts, plan_counts_world
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.mannwhitney import (
+from canary_mc.engine.core.schedule import plan_fault, plan_world
+from canary_mc.engine.noise.counts import draw_counts, plan_counts_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.mannwhitney import (
     counts_samples,
     gaussian_samples,
     mann_whitney_u,
     u_test_fires,
 )
-from canary_mc.engine.schedule import plan_fault, plan_world
 from canary_mc.model import CountsNoise, GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import MannWhitneyRule
 

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import faults, noises, policies, scenarios, services
 
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import decide_threshold, observe, rollout_outcomes
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.core.outcomes import REASONS
+from canary_mc.engine.core.schedule import plan_policy, plan_world
+from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.rules.kernels import decide_threshold, observe, rollout_outcomes
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.reference import reference_rollout
 

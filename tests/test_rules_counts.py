@@ -9,11 +9,11 @@ import math
 import numpy as np
 from scipy import stats
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.counts import draw_counts, observe_counts, plan_counts_world
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
-from canary_mc.engine.schedule import plan_fault, plan_policy
+from canary_mc.engine.core.outcomes import REASONS
+from canary_mc.engine.core.schedule import plan_fault, plan_policy
+from canary_mc.engine.noise.counts import draw_counts, observe_counts, plan_counts_world
+from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.rules_counts import decide_counts_fixed, simulate_counts_held
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.model import CountsNoise, Policy, Scenario, Service
 from canary_mc.reference_rules import reference_counts_sprt, reference_counts_ztest
@@ -164,7 +164,7 @@ def test_counts_sprt_matches_its_scalar_reference_on_recorded_draws():
     """The stage pointer, early acceptance and traffic per stage agree with a plain walk."""
     policy = sprt_policy((3, 5, 4), alpha=0.1, beta=0.3, increase=0.05)
     service = Service(error_rate=0.05, latency_ms=100, requests_per_step=200)
-    from canary_mc.engine.rules_counts import stage_traffic
+    from canary_mc.engine.rules.rules_counts import stage_traffic
 
     traffic = stage_traffic(policy, service).canary_requests.tolist()
     for scenario in (Scenario(), Scenario(error_delta=0.03, onset_stage=1, onset_step=1)):

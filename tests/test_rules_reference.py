@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import faults, noises, policies, scenarios, services
 
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.core.outcomes import REASONS
+from canary_mc.engine.core.schedule import plan_policy, plan_world
+from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.rules.kernels import rollout_outcomes
 from canary_mc.model import Policy
 from canary_mc.model.rules import (
     CumulativeChecksRule,

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import faults, noises, policies, services
 
-from canary_mc.engine.outcomes import tally_outcomes
-from canary_mc.engine.shared import shared_key, tally_threshold_settings
+from canary_mc.engine.core.outcomes import tally_outcomes
+from canary_mc.engine.fastpath.shared import shared_key, tally_threshold_settings
 from canary_mc.engine.simulate import simulate_outcomes, tally_experiment
 from canary_mc.model import Experiment
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
-from canary_mc.engine.schedule import plan_policy
+from canary_mc.engine.core.schedule import plan_policy
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes, tally_experiment
 from canary_mc.errors import ConfigError, ExperimentFileError
 from canary_mc.io.experiment_file import load_sweep_file

@@ -43,12 +43,15 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
         ),
         title_justify="left",
     )
+    metric_names = list(estimate.scenarios[0].rollbacks_by_reason)
+    timed = estimate.scenarios[0].minutes_per_step is not None
     for column in (
         "scenario",
         "rollback rate",
         "completed",
-        "rollbacks err / lat",
+        "rollbacks " + " / ".join(escape(n) for n in metric_names),
         "mean steps to decision (95% CI)",
+        *(["mean minutes to decision"] if timed else []),
     ):
         scenarios.add_column(column, justify="left" if column == "scenario" else "right")
     for s in estimate.scenarios:
@@ -63,13 +66,19 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
             escape(label),
             rate_with_interval(s.rollback),
             rate_with_interval(s.completed),
-            f"{s.rollbacks_by_reason['error']:,} / {s.rollbacks_by_reason['latency']:,}",
+            " / ".join(f"{s.rollbacks_by_reason[n]:,}" for n in metric_names),
             steps,
+            *([_minutes(s)] if timed else []),
         )
     scenarios.caption = (
         f"false-alarm rate ({escape(estimate.healthy_scenario)}): "
         f"{rate_with_interval(estimate.false_alarm)}"
     )
+    for stage, metrics in _unchecked_by_stage(estimate).items():
+        scenarios.caption += (
+            f"\nnot checked at stage {escape(stage)}: {escape(', '.join(metrics))} "
+            "(delta/ratio; the baseline serves no requests there)"
+        )
     scenarios.caption_justify = "left"
 
     stages = Table(
@@ -90,6 +99,21 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
     if all(s.blast is not None for s in estimate.scenarios):
         tables.append(blast_table(estimate))
     return tables
+
+
+def _minutes(s) -> str:
+    lo, hi = s.minutes(s.mean_steps_lo), s.minutes(s.mean_steps_hi)
+    mean = s.minutes(s.mean_steps_to_decision)
+    if lo is None or hi is None:
+        return f"{mean:.1f} min"
+    return f"{mean:.1f} ± {hi - mean:.1f} min"
+
+
+def _unchecked_by_stage(estimate: ExperimentEstimate) -> dict[str, list[str]]:
+    by_stage: dict[str, list[str]] = {}
+    for stage, metric in estimate.unchecked:
+        by_stage.setdefault(stage, []).append(metric)
+    return by_stage
 
 
 def _mean(value: float, lo: float | None, hi: float | None) -> str:

@@ -12,16 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.outcomes import REASON_ERROR, REASON_NO_DATA, Outcomes, reason_name
+from canary_mc.engine.core.schedule import (
+    PolicyPlan,
+    checked_gauges,
+    plan_fault,
+    plan_policy,
+    plan_world,
+)
+from canary_mc.engine.noise.counts import (
     decide_counts_threshold,
     draw_counts,
     observe_counts,
     plan_counts_world,
 )
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import decide_threshold, observe
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_NO_DATA, REASONS, Outcomes
-from canary_mc.engine.schedule import PolicyPlan, plan_fault, plan_policy, plan_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import decide_threshold, observe
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Scenario
 
@@ -143,9 +149,16 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         )
     else:
         world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
-        draws = draw_gaussian(seed, 0, 1, policy.n_steps, presence=scenarios[scenario].intermittent)
+        draws = draw_gaussian(
+            seed,
+            0,
+            1,
+            policy.n_steps,
+            presence=scenarios[scenario].intermittent,
+            gauges=checked_gauges(policy),
+        )
         observations = observe(draws, world_plan)
-        outcome = decide_threshold(observations, policy_plan)
+        outcome = decide_threshold(observations, world_plan, policy_plan)
         error_delta = observations.error_delta[0]
         latency_delta = observations.latency_delta_ms[0]
         canary_error = world_plan.error_rate + error_delta
@@ -162,7 +175,9 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         stage_index = int(policy_plan.stage_index[step])
         stage = policy.stages[stage_index]
         is_decision = rolled_back and step == steps_run - 1
-        verdict = REASONS[int(outcome.reason[0])] if is_decision else "pass"
+        verdict = (
+            reason_name(int(outcome.reason[0]), policy_plan.metric_names) if is_decision else "pass"
+        )
         snapshots.append(
             StepSnapshot(
                 step=step,
@@ -191,6 +206,12 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         last = snapshots[-1]
         if int(outcome.reason[0]) == REASON_NO_DATA:
             reason = f"No data at stage {last.stage!r}, step {last.step} (policy.no_data: fail)"
+        elif policy.metrics is not None:
+            metric = policy_plan.metrics[int(outcome.reason[0]) - 1].check
+            reason = (
+                f"Metric {metric.name!r} ({metric.kind}, compare: {metric.compare}) fails "
+                f"its limit at stage {last.stage!r}, step {last.step}"
+            )
         elif int(outcome.reason[0]) == REASON_ERROR:
             reason = (
                 f"Error rate delta {last.error_delta:.4f} exceeds threshold "
@@ -225,7 +246,7 @@ def _counts_rows(
     fault = plan_fault(policy, scenario)
     draws, (excess,) = draw_counts(seed, 0, 1, world, [fault])
     o = observe_counts(draws, excess, world, fault)
-    outcome = decide_counts_threshold(o, policy_plan)
+    outcome = decide_counts_threshold(o, world, policy_plan)
     with np.errstate(divide="ignore", invalid="ignore"):
         canary = o.canary_errors[0] / o.canary_requests[0]
         baseline = o.baseline_errors[0] / o.baseline_requests[0]

@@ -96,12 +96,18 @@ class ZTestRule(Frozen):
         steps): ``none`` tests each look at ``alpha``; ``bonferroni`` at ``alpha / K``;
         ``pocock`` at the constant ``c_P(K)``; ``obrien_fleming`` at ``c_B(K) sqrt(K/k)``;
         the last two hold the analysis's overall one-sided level at ``alpha``.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full level, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at the level.
     """
 
     kind: Literal["ztest"]
     alpha: Probability = 0.05
     scope: Literal["stage", "rollout"] = "rollout"
     correction: Literal["none", "bonferroni", "pocock", "obrien_fleming"] = "none"
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 class SprtRule(Frozen):
@@ -122,6 +128,11 @@ class SprtRule(Frozen):
         Error-rate increase (fraction) that H1 puts on the canary, > 0.
     min_latency_increase_ms : float
         Latency increase (ms) that H1 puts on the canary, > 0.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full alpha, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at alpha / ``N``), which holds the
+        family-wise false-alarm rate at the alpha.
     """
 
     kind: Literal["sprt"]
@@ -129,6 +140,7 @@ class SprtRule(Frozen):
     beta: Probability = 0.2
     min_error_increase: Annotated[Number, Field(gt=0)] = 0.005
     min_latency_increase_ms: Annotated[Number, Field(gt=0)] = 10.0
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
     @model_validator(mode="after")
     def _errors_below_one(self) -> SprtRule:
@@ -164,12 +176,18 @@ class MsprtRule(Frozen):
         standard deviation ``sigma``, > 0.
     scope : {"stage", "rollout"}
         One analysis per stage, or one over the whole rollout.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full level, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at the level.
     """
 
     kind: Literal["msprt"]
     alpha: Probability = 0.05
     tau: Annotated[Number, Field(gt=0)] = 1.0
     scope: Literal["stage", "rollout"] = "rollout"
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 class MannWhitneyRule(Frozen):
@@ -190,12 +208,18 @@ class MannWhitneyRule(Frozen):
         Samples per side and step, >= 2.
     allowed_increase : float or None
         Kayenta's ``allowedIncrease`` mean ratio (e.g. 1.1); ``None``: no effect check.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full ``1 - confidence``, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at ``1 - confidence``.
     """
 
     kind: Literal["mannwhitney"]
     confidence: Probability = 0.98
     samples_per_step: Annotated[Count, Field(ge=2)] = 10
     allowed_increase: Annotated[Number, Field(ge=0)] | None = None
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 def flagger_weights(step_weight: float, max_weight: float) -> list[float]:
@@ -226,6 +250,9 @@ Rule = Annotated[
     Field(discriminator="kind"),
 ]
 """The decision-rule union, discriminated by ``kind``."""
+
+STATISTICAL_RULES = ("ztest", "sprt", "msprt", "mannwhitney")
+"""Rules that test canary against baseline (every metric needs ``compare: delta``)."""
 
 RULE_KINDS = (
     "threshold",
