@@ -90,7 +90,7 @@ def test_argo_count_and_failure_limit_per_analysis():
 
 def test_kayenta_single_look_is_the_exact_mann_whitney_size():
     service = {**SERVICE["service"], "baseline": "matched"}
-    experiment = imported("kayenta-gauge.json", service=service)
+    experiment = imported("kayenta-latency.json", service=service)
     rule = experiment.policy.rule
     n = rule.samples_per_step
     assert experiment.policy.n_steps == 1 and rule.confidence == 0.99

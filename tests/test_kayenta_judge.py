@@ -1,4 +1,4 @@
-"""Kayenta's judge (engine/kayenta_judge.py) against scipy, hand-scored configs and the
+"""Kayenta's judge (engine/rules/kayenta_judge.py) against scipy, hand-scored configs and the
 exact Mann-Whitney null distribution."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_mannwhitney import exact_u_null
 
-from canary_mc.engine.kayenta_judge import (
+from canary_mc.engine.rules.kayenta_judge import (
     Classification,
     JudgedMetric,
     _clears,

@@ -204,8 +204,11 @@ def test_kayenta_config():
     assert [(m["name"], m["kind"], m["direction"]) for m in policy["metrics"]] == [
         ("error-ratio", "error_rate", "increase"),
         ("p95-latency", "latency", "increase"),
-        ("cpu-usage", "gauge", "increase"),
     ]
+    # The rule samples the noise model's latency statistic, so the world draws P95s; the
+    # gauge cannot be sampled by the rule, and says so.
+    assert imported.document["noise"]["latency_metric"] == "p95"
+    assert any("cpu-usage" in str(n) and "not simulated" in str(n) for n in imported.notes)
     assert imported.document["service"]["baseline"] == "matched"
     # 60/40 weights, pass 90: one failing metric of the latency group scores 80 (fail).
     assert "passes exactly when no metric is classed High/Low" in imported.text

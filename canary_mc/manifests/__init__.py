@@ -195,7 +195,9 @@ def import_manifests(
             ]
         )
     assumed = default_world(
-        draft.document["policy"]["metrics"], matched_baseline=system == "kayenta"
+        draft.document["policy"]["metrics"],
+        matched_baseline=system == "kayenta",
+        latency_stat=draft.latency_stat,
     )
     given = dict(world or {})
     for section in ("service", "noise", "scenarios"):

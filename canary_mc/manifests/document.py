@@ -42,6 +42,7 @@ class Draft:
     document: dict[str, Any] = field(default_factory=dict)
     comments: dict[Path, str] = field(default_factory=dict)
     notes: list[Assumption] = field(default_factory=list)
+    latency_stat: str | None = None  # the latency statistic the noise model must draw
 
     def cite(self, path: Path, cite: Cite, field_name: str) -> None:
         """Record that the value at ``path`` came from ``field_name`` at ``cite``."""
@@ -56,7 +57,7 @@ class Draft:
 
 
 def default_world(
-    metrics: Sequence[Mapping[str, Any]], *, matched_baseline: bool
+    metrics: Sequence[Mapping[str, Any]], *, matched_baseline: bool, latency_stat: str | None = None
 ) -> dict[str, Any]:
     """Service, noise and scenarios to start from when the user gave none (assumptions).
 
@@ -87,9 +88,12 @@ def default_world(
             scenarios["latency-regression"] = {"faults": {m["name"]: {"latency_delta_ms": 100}}}
         else:
             scenarios[f"{m['name']}-regression"] = {"faults": {m["name"]: {"delta": 15}}}
+    noise: dict[str, Any] = {"model": "counts", "latency_log_sigma": 0.5}
+    if latency_stat is not None:
+        noise["latency_metric"] = latency_stat
     return {
         "service": service,
-        "noise": {"model": "counts", "latency_log_sigma": 0.5},
+        "noise": noise,
         "scenarios": scenarios,
     }
 

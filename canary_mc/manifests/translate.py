@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from canary_mc.engine.kayenta_judge import Classification, JudgedMetric, score_metrics
+from canary_mc.engine.rules.kayenta_judge import Classification, JudgedMetric, score_metrics
 from canary_mc.manifests.argo import ArgoAnalysis, ArgoMetric, ArgoRollout
 from canary_mc.manifests.document import Draft
 from canary_mc.manifests.expressions import Band, Condition
@@ -538,7 +538,7 @@ def judge_is_any_failure(config: KayentaConfig, metrics: list[JudgedMetric]) -> 
     """Does the judge pass exactly when no metric is High/Low? ``None`` without thresholds.
 
     Enumerates every pass/fail pattern of the metrics (up to 2^12 of them) through the
-    judge's scorer (:mod:`canary_mc.engine.kayenta_judge`).
+    judge's scorer (:mod:`canary_mc.engine.rules.kayenta_judge`).
     """
     if config.pass_threshold is None or len(metrics) > 12:
         return None
@@ -589,6 +589,33 @@ def kayenta_policy(
     for i, m in enumerate(config.metrics):
         name = m.name.value
         kind = _metric_kind(name, m.query, overrides)
+        judged.append(
+            JudgedMetric(
+                name,
+                m.groups,
+                m.direction.value,  # type: ignore[arg-type]
+                critical=bool(m.critical and m.critical.value),
+            )
+        )
+        if kind.kind == "gauge":
+            draft.note(
+                m.name.cite,
+                m.name.field,
+                f"{name} is a gauge: canary-mc's mannwhitney rule samples error rates and "
+                "latency only; not simulated",
+            )
+            continue
+        if kind.kind == "latency" and kind.stat is not None:
+            # The rule samples the noise model's latency statistic: the world names it.
+            draft.latency_stat = draft.latency_stat or kind.stat
+            if kind.stat != draft.latency_stat:
+                draft.note(
+                    m.name.cite,
+                    m.name.field,
+                    f"{kind.stat}: the rule samples one latency statistic "
+                    f"({draft.latency_stat}, noise.latency_metric)",
+                )
+            kind = MetricKind("latency", None, None, kind.to_ms, kind.reason)
         entry = _metric_entry(name, kind, "delta")
         direction = m.direction.value
         if direction == "either":
@@ -599,16 +626,11 @@ def kayenta_policy(
             )
             direction = "increase"
         entry["direction"] = direction
-        path = ("policy", "metrics", i)
+        path = ("policy", "metrics", len(entries))
         draft.cite((*path, "name"), m.name.cite, m.name.field)
         draft.cite((*path, "direction"), m.direction.cite, m.direction.field)
         draft.comments[(*path, "kind")] = f"{kind.reason} (fix with --metric {name}=KIND)"
         entries.append(entry)
-        judged.append(
-            JudgedMetric(
-                name, m.groups, m.direction.value, critical=bool(m.critical and m.critical.value)
-            )
-        )  # type: ignore[arg-type]
         if m.must_have_data is not None and m.must_have_data.value:
             draft.note(
                 m.must_have_data.cite,

@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from canary_mc.engine.normal import normal_quantile
+from canary_mc.engine.core.normal import normal_quantile
 
 Direction = Literal["increase", "decrease", "either"]
 MetricClass = Literal["Pass", "High", "Low", "Nodata", "NodataFailMetric", "Error"]
