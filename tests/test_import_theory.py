@@ -34,9 +34,9 @@ PER_STEP = 120  # requests_per_second 2 x interval 60 s
 ROLLOUTS = 20_000
 
 
-def imported(name: str, **world):
+def imported(name: str, edit: tuple[str, str] = ("", ""), **world):
     doc = import_manifests([MANIFESTS / name], world={**SERVICE, **world})
-    return parse_experiment(doc.text, file=name)
+    return parse_experiment(doc.text.replace(*edit), file=name)
 
 
 def canary_requests(weight: float) -> int:
@@ -90,10 +90,13 @@ def test_argo_count_and_failure_limit_per_analysis():
 
 def test_kayenta_single_look_is_the_exact_mann_whitney_size():
     service = {**SERVICE["service"], "baseline": "matched"}
-    experiment = imported("kayenta-latency.json", service=service)
+    # The window's samples per side is an assumption of the import (60); 15 keeps the exact
+    # null distribution cheap.
+    edit = ("samples_per_step: 60", "samples_per_step: 15")
+    experiment = imported("kayenta-latency.json", edit, service=service)
     rule = experiment.policy.rule
     n = rule.samples_per_step
-    assert experiment.policy.n_steps == 1 and rule.confidence == 0.99
+    assert experiment.policy.n_steps == 1 and rule.confidence == 0.99 and n == 15
     null = exact_u_null(n, n)
     u = np.arange(n * n + 1)
     sd = math.sqrt(n * n * (2 * n + 1) / 12)
