@@ -17,7 +17,14 @@ from canary_mc.manifests.expressions import (
     read_condition,
     substitute_args,
 )
-from canary_mc.manifests.source import Assumption, Cite, Manifest, Sourced
+from canary_mc.manifests.source import (
+    Assumption,
+    Cite,
+    Manifest,
+    Sourced,
+    find_template,
+    sort_by_kind,
+)
 
 ARGO_GROUP = "argoproj.io/"
 TEMPLATE_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
@@ -88,20 +95,7 @@ def read_argo(manifests: list[Manifest], notes: list[Assumption]) -> list[ArgoRo
     Problems go to each manifest's problem list; what is read but not modelled goes to
     ``notes``.
     """
-    templates: dict[str, Manifest] = {}
-    rollouts: list[Manifest] = []
-    for m in manifests:
-        kind = m.body.get("kind")
-        if kind in TEMPLATE_KINDS:
-            name = m.text(("metadata", "name"), required=True)
-            if name is not None:
-                templates[name.value] = m
-        elif kind == "Rollout":
-            rollouts.append(m)
-        else:
-            notes.append(
-                Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)")
-            )
+    templates, rollouts = sort_by_kind(manifests, TEMPLATE_KINDS, "Rollout", notes)
     return [_rollout(m, templates, notes) for m in rollouts]
 
 
@@ -169,18 +163,13 @@ def _analysis(
     names, metrics = [], []
     refs = m.sequence((*loc, "templates"), required=True)
     for i in range(len(refs)):
-        name = m.text((*loc, "templates", i, "templateName"), required=True)
-        if name is None:
+        found = find_template(
+            m, (*loc, "templates", i, "templateName"), templates, "AnalysisTemplate"
+        )
+        if found is None:
             continue
-        template = templates.get(name.value)
-        if template is None:
-            known = ", ".join(sorted(templates)) or "none"
-            m.problem(
-                (*loc, "templates", i, "templateName"),
-                f"names no AnalysisTemplate in the files given (known: {known})",
-            )
-            continue
-        names.append(name.value)
+        name, template = found
+        names.append(name)
         own = {**_args(template, ("spec", "args"), notes), **args}
         for j, _ in enumerate(template.sequence(("spec", "metrics"), required=True)):
             metric = _metric(template, ("spec", "metrics", j), own, notes)

@@ -120,6 +120,18 @@ def _metrics_checked(policy: Mapping[str, Any], r: _Refusals, target: str) -> li
     return metrics
 
 
+def _rule(policy: Mapping[str, Any], r: _Refusals, native: str, why: str) -> dict[str, Any]:
+    """The policy's rule as a mapping; refused unless ``threshold`` or the target's own."""
+    rule = policy.get("rule", "threshold")
+    rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
+    if rule.get("kind") not in ("threshold", native):
+        r.refuse(
+            ("policy", "rule", "kind"),
+            f"rule {rule.get('kind')!r} cannot be written as {why} (use threshold or {native})",
+        )
+    return rule
+
+
 def _interval(policy: Mapping[str, Any]) -> float:
     return parse_go_duration(str(policy.get("interval") or DEFAULT_INTERVAL))
 
@@ -159,15 +171,13 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
     """The policy of an experiment document as a Rollout fragment and AnalysisTemplates."""
     r = _Refusals(file, document)
     policy = document.document.get("policy") or {}
-    rule = policy.get("rule", "threshold")
-    rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
+    rule = _rule(
+        policy,
+        r,
+        "failure_limit",
+        "Argo analysis: Argo counts failed measurements against failureLimit",
+    )
     kind = rule.get("kind")
-    if kind not in ("threshold", "failure_limit"):
-        r.refuse(
-            ("policy", "rule", "kind"),
-            f"rule {kind!r} cannot be written as Argo analysis: Argo counts failed "
-            "measurements against failureLimit (use threshold or failure_limit)",
-        )
     if rule.get("consecutive"):
         r.refuse(("policy", "rule", "consecutive"), "Argo counts failures in total, not in a row")
     metrics = _metrics_checked(policy, r, "Argo")
@@ -259,15 +269,12 @@ def export_flagger(document: LocatedDocument, *, file: str) -> str:
     """The policy of an experiment document as a Canary ``spec.analysis`` and MetricTemplates."""
     r = _Refusals(file, document)
     policy = document.document.get("policy") or {}
-    rule = policy.get("rule", "threshold")
-    rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
-    kind = rule.get("kind")
-    if kind not in ("threshold", "cumulative_checks"):
-        r.refuse(
-            ("policy", "rule", "kind"),
-            f"rule {kind!r} cannot be written as a Flagger analysis: Flagger counts failed "
-            "checks against threshold (use threshold or cumulative_checks)",
-        )
+    rule = _rule(
+        policy,
+        r,
+        "cumulative_checks",
+        "a Flagger analysis: Flagger counts failed checks against threshold",
+    )
     if policy.get("no_data", "hold") != "fail":
         r.refuse(
             ("policy", "no_data") if "no_data" in policy else ("policy",),

@@ -8,7 +8,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from canary_mc.manifests.source import Assumption, Manifest, Sourced
+from canary_mc.manifests.source import (
+    Assumption,
+    Manifest,
+    Sourced,
+    find_template,
+    sort_by_kind,
+)
 from canary_mc.model.rules import flagger_weights
 
 FLAGGER_GROUP = "flagger.app/"
@@ -51,20 +57,7 @@ def is_flagger(manifest: Manifest) -> bool:
 
 def read_flagger(manifests: list[Manifest], notes: list[Assumption]) -> list[FlaggerCanary]:
     """Every ``Canary`` among ``manifests``, MetricTemplate queries resolved."""
-    templates: dict[str, Manifest] = {}
-    canaries = []
-    for m in manifests:
-        kind = m.body.get("kind")
-        if kind == "MetricTemplate":
-            name = m.text(("metadata", "name"), required=True)
-            if name is not None:
-                templates[name.value] = m
-        elif kind == "Canary":
-            canaries.append(m)
-        else:
-            notes.append(
-                Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)")
-            )
+    templates, canaries = sort_by_kind(manifests, ("MetricTemplate",), "Canary", notes)
     return [c for c in (_canary(m, templates, notes) for m in canaries) if c is not None]
 
 
@@ -169,17 +162,11 @@ def _metric(
     if lo is not None and hi is not None and lo.value > hi.value:
         m.problem((*loc, "thresholdRange"), f"min {lo.value:g} is above max {hi.value:g}")
     query, template = None, None
-    ref = m.text((*loc, "templateRef", "name"))
-    if ref is not None:
-        t = templates.get(ref.value)
-        if t is None:
-            known = ", ".join(sorted(templates)) or "none"
-            m.problem(
-                (*loc, "templateRef", "name"),
-                f"names no MetricTemplate in the files given (known: {known})",
-            )
+    if m.has((*loc, "templateRef")):
+        found = find_template(m, (*loc, "templateRef", "name"), templates, "MetricTemplate")
+        if found is None:
             return None
-        template = ref.value
+        template, t = found
         query = t.text(("spec", "query"), required=True)
     elif name.value not in (BUILTIN_SUCCESS_RATE, BUILTIN_DURATION):
         query = m.text((*loc, "query"))

@@ -234,6 +234,42 @@ class Manifest:
             return None
 
 
+def sort_by_kind(
+    manifests: list[Manifest], template_kinds: tuple[str, ...], policy_kind: str, notes: list
+) -> tuple[dict[str, Manifest], list[Manifest]]:
+    """Templates by ``metadata.name``, and the policy objects; other kinds are noted."""
+    templates: dict[str, Manifest] = {}
+    policies: list[Manifest] = []
+    for m in manifests:
+        kind = m.body.get("kind")
+        if kind in template_kinds:
+            name = m.text(("metadata", "name"), required=True)
+            if name is not None:
+                templates[name.value] = m
+        elif kind == policy_kind:
+            policies.append(m)
+        else:
+            notes.append(
+                Assumption(m.cite(("kind",)), "kind", f"{kind} is not read (not a canary policy)")
+            )
+    return templates, policies
+
+
+def find_template(
+    m: Manifest, loc: Loc, templates: dict[str, Manifest], what: str
+) -> tuple[str, Manifest] | None:
+    """The template named at ``loc``, or a located problem listing the known ones."""
+    name = m.text(loc, required=True)
+    if name is None:
+        return None
+    template = templates.get(name.value)
+    if template is None:
+        known = ", ".join(sorted(templates)) or "none"
+        m.problem(loc, f"names no {what} in the files given (known: {known})")
+        return None
+    return name.value, template
+
+
 def raise_problems(problems: list[Problem]) -> None:
     """Raise every collected problem at once, in file and line order."""
     if problems:

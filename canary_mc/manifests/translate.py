@@ -586,7 +586,7 @@ def kayenta_policy(
     )
     entries = []
     judged = []
-    for i, m in enumerate(config.metrics):
+    for m in config.metrics:
         name = m.name.value
         kind = _metric_kind(name, m.query, overrides)
         judged.append(
