@@ -387,3 +387,21 @@ def test_export_refuses_what_the_target_cannot_express(tmp_path):
         export_flagger(read_located_yaml(held, file="e.yaml"), file="e.yaml")
     with pytest.raises(ManifestError, match="rule 'cumulative_checks' cannot be written as Argo"):
         export_argo(read_located_yaml(policy, file="e.yaml"), file="e.yaml")
+
+
+def test_export_command_writes_the_manifest_and_refuses_with_exit_2(tmp_path):
+    experiment = tmp_path / "podinfo.yaml"
+    assert runner.invoke(app, ["import", str(FLAGGER), "-o", str(experiment)]).exit_code == 0
+    out = tmp_path / "canary.yaml"
+    result = runner.invoke(app, ["export", "flagger", str(experiment), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    kinds = [d.document["kind"] for d in read_located_yaml_documents(out.read_text(), file="o")]
+    assert kinds == ["MetricTemplate", "Canary"]
+    result = runner.invoke(app, ["export", "argo", str(experiment)])
+    assert result.exit_code == 2
+    assert "policy.rule.kind: rule 'cumulative_checks' cannot be written as Argo" in result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(experiment.read_text().replace("threshold: 5", "threshold: -5"))
+    result = runner.invoke(app, ["export", "flagger", str(broken)])
+    assert result.exit_code == 2
+    assert re.search(r"broken.yaml:\d+:\d+: policy.rule.threshold", result.stderr)
