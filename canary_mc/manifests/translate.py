@@ -100,11 +100,19 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
         return ArgoRange(None, None, "hold")
     if failure is not None:
         passing = _complement(failure.bands)
-        no_data = {"true": "fail", "false": "pass", "error": "hold"}[failure.on_empty]
+        flip = {"true": "fail", "false": "pass", "error": "hold"}
+        no_data, on_nan = flip[failure.on_empty], flip[failure.on_nan]
     else:
         assert success is not None
         passing = success.bands
-        no_data = NO_DATA_OF[success.on_empty]
+        no_data, on_nan = NO_DATA_OF[success.on_empty], NO_DATA_OF[success.on_nan]
+    if on_nan != no_data:
+        draft.note(
+            where.cite,
+            where.field,
+            f"a NaN result (a ratio over no requests) decides '{on_nan}' in Argo, an empty one "
+            f"'{no_data}'; canary-mc's policy.no_data follows the empty result",
+        )
     if len(passing) != 1:
         raise TranslationError(
             where.cite,
