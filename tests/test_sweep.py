@@ -161,7 +161,7 @@ BAD = [
         "sweep:\n  grid:\n    policy.error_treshold_scale: [1, 2]\n",
         "small.yaml:15:5: sweep.grid.policy.error_treshold_scale: is not a parameter: policy "
         "has no 'error_treshold_scale' (parameters: stages, latency_threshold_ms, "
-        "error_threshold_scale, rule, no_data)",
+        "error_threshold_scale, rule, no_data, metrics, interval)",
     ),
     (
         "unknown stage",
