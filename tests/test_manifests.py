@@ -405,3 +405,49 @@ def test_export_command_writes_the_manifest_and_refuses_with_exit_2(tmp_path):
     result = runner.invoke(app, ["export", "flagger", str(broken)])
     assert result.exit_code == 2
     assert re.search(r"broken.yaml:\d+:\d+: policy.rule.threshold", result.stderr)
+
+
+def flagger_doc(analysis: str) -> str:
+    return (
+        FLAGGER_HEAD
+        + analysis
+        + ("    metrics:\n      - {name: request-success-rate, thresholdRange: {min: 99}}\n")
+    )
+
+
+@pytest.mark.parametrize(
+    ("analysis", "weights"),
+    [
+        # stepWeights: one stage per entry; stepWeight wins when both are set (noted).
+        ("    stepWeights: [1, 5, 25, 50]\n", [1, 5, 25, 50]),
+        ("    stepWeight: 20\n    maxWeight: 50\n    stepWeights: [1, 2]\n", [20, 40, 60]),
+        # No maxWeight: Flagger's default 100.
+        ("    stepWeight: 30\n", [30, 60, 90, 100]),
+    ],
+)
+def test_flagger_weights(analysis, weights, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(flagger_doc(analysis))
+    imported = import_manifests([path])
+    assert [s["traffic_pct"] for s in imported.document["policy"]["stages"]] == weights
+    assert imported.document["policy"]["rule"]["threshold"] == 1  # Flagger's default
+
+
+def test_flagger_iterations_is_one_stage_with_a_note(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(flagger_doc("    iterations: 10\n    threshold: 3\n"))
+    imported = import_manifests([path])
+    assert stages_of(imported.document["policy"]) == [(100, 10)]
+    assert any("iterations" in str(n) for n in imported.notes)
+
+
+def test_argo_inline_metric_without_count_never_ends(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        ARGO_ROLLOUT + "        - analysis: {templates: [{templateName: t}]}\n---\n"
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\n"
+        "spec:\n  metrics:\n    - name: errors\n      interval: 1m\n"
+        "      successCondition: result[0] < 0.1\n      provider: {prometheus: {query: q}}\n"
+    )
+    with pytest.raises(ManifestError, match=r"r.yaml:9:11: steps\[1\].analysis: a metric with"):
+        import_manifests([path])
