@@ -108,3 +108,29 @@ def test_kayenta_single_look_is_the_exact_mann_whitney_size():
 def test_the_examples_validate_against_the_schema():
     for path in sorted((ROOT / "examples").rglob("*.*")):
         parse_experiment(import_manifests([path]).text, file=str(path))
+
+
+def test_argo_inconclusive_band_is_bracketed_as_documented():
+    # Argo stops (fails, or pauses for a human) when failed > 1 or inconclusive > 2 of 6
+    # measurements. The import counts the band as passing (a lower bound); with the
+    # success condition's bound as the limit it counts as failing (an upper bound, since
+    # inconclusiveLimit >= failureLimit). Each variant against its closed form, and the
+    # bracket around Argo's exact multinomial stop probability.
+    n = canary_requests(50)  # 60: success = (n - E) / n
+    e = stats.binom(n, ERROR_RATE)
+    p_fail = e.sf(math.floor(0.03 * n))  # success < 0.97  <=>  E > 0.03 n
+    p_incl = e.sf(math.floor(0.01 * n)) - p_fail  # 0.97 <= success < 0.99
+    count, f_limit, i_limit = 6, 1, 2
+    lower = stats.binom.sf(f_limit, count, p_fail)
+    upper = stats.binom.sf(f_limit, count, p_fail + p_incl)
+    argo_continues = sum(
+        stats.multinomial.pmf([f, i, count - f - i], count, [p_fail, p_incl, 1 - p_fail - p_incl])
+        for f in range(f_limit + 1)
+        for i in range(i_limit + 1)
+    )
+    assert lower < 1 - argo_continues < upper
+    passing = imported("argo-inconclusive.yaml")
+    assert passing.policy.metrics[0].min == 0.97
+    assert within_4_se(healthy_rate(passing), lower), lower
+    failing = imported("argo-inconclusive.yaml", ("min: 0.97", "min: 0.99"))
+    assert within_4_se(healthy_rate(failing), upper), upper

@@ -138,8 +138,10 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
                 metric.failure.cite if metric.failure else where.cite,
                 "failureCondition",
                 f"values {band_text} are Inconclusive in Argo (the rollout pauses for a human "
-                f"after inconclusiveLimit = {metric.inconclusive_limit.value} of them); canary-mc "
-                "counts them as passing",
+                f"once more than inconclusiveLimit = {metric.inconclusive_limit.value} of them "
+                "occur); canary-mc counts them as passing, so its stop rate is a lower bound on "
+                "Argo's; with the success condition's bound as the limit it is an upper bound "
+                "(when inconclusiveLimit >= failureLimit)",
             )
     return ArgoRange(
         band.low if math.isfinite(band.low) else None,
