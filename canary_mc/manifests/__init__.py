@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from canary_mc.errors import ConfigError, ManifestError, Problem
+from canary_mc.errors import ConfigError, ExperimentFileError, ManifestError, Problem
 from canary_mc.io.located_yaml import read_located_yaml, read_located_yaml_documents
 from canary_mc.manifests.argo import is_argo, read_argo
 from canary_mc.manifests.document import ASSUMED, Draft, default_world, render
@@ -73,13 +73,8 @@ def _read_manifests(paths: Sequence[Path], problems: list[Problem]) -> list[Mani
             continue
         try:
             documents = read_located_yaml_documents(text, file=str(path))
-        except ManifestError as exc:
+        except ExperimentFileError as exc:  # bad YAML, tags, alias bombs: located
             problems.extend(exc.problems)
-            continue
-        except Exception as exc:  # ExperimentFileError from the YAML reader
-            problems.extend(
-                getattr(exc, "problems", [Problem(str(path), None, None, "", str(exc))])
-            )
             continue
         for located in documents:
             m = Manifest(str(path), located, problems)
