@@ -233,15 +233,8 @@ def threshold_first_failures(
     return np.bincount(cells, minlength=n_metrics * n_steps).reshape(n_metrics, n_steps)
 
 
-def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
-    """The engine's kernel: draws of shape ``(n_rollouts, policy.max_steps)`` to outcomes.
-
-    For the ``threshold`` rule, identical to ``decide_threshold(observe(draws, world),
-    world, policy)``; it skips the clamp where it cannot change a decision (see
-    :func:`observe`). Other rules are looked up in :mod:`canary_mc.engine.rules.registry`.
-    """
-    if policy.rule.kind != "threshold":
-        from canary_mc.engine.rules.rules_gaussian import decide_rule  # builds on this module
-
-        return decide_rule(draws, world, policy)
+def gaussian_threshold(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """The ``threshold`` rule on draws of shape ``(n_rollouts, n_steps)``: identical to
+    ``decide_threshold(observe(draws, world), world, policy)``; it skips the clamp where
+    it cannot change a decision (see :func:`observe`)."""
     return decide_threshold(observe(draws, world, clamp=False), world, policy)
