@@ -13,11 +13,15 @@ from scipy import stats
 from test_mannwhitney import exact_u_null
 
 from canary_mc.engine.rules.kayenta_judge import (
+    LABELS,
     Classification,
     JudgedMetric,
     _clears,
+    classify_batch,
     classify_metric,
+    critical_batch,
     judge,
+    score_batch,
     score_metrics,
 )
 
@@ -130,3 +134,56 @@ def test_single_look_false_alarm_is_the_exact_mann_whitney_size(n, m):
     se = math.sqrt(size * (1 - size) / looks)
     assert abs(plain / looks - size) <= 4 * se, (plain / looks, size)
     assert margin <= plain
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 12),
+    m=st.integers(2, 12),
+    shift=st.floats(-3, 3),
+    rounding=st.sampled_from([None, 0, 1]),
+    direction=st.sampled_from(["increase", "decrease", "either"]),
+    allowed=st.floats(0.5, 1.5),
+    tolerance=st.sampled_from([0.0, 0.25]),
+)
+def test_batch_classification_equals_the_scalar_judge(
+    seed, n, m, shift, rounding, direction, allowed, tolerance
+):
+    # The engine's kernel (classify_batch) against the scalar judge, row by row: ties,
+    # constant sides, identical samples and negative means included.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10 + shift, 1, (40, n))
+    y = rng.normal(10, 1, (40, m))
+    if rounding is not None:
+        x, y = np.round(x, rounding), np.round(y, rounding)
+    x[0], y[0] = 3.0, 3.0  # one distinct value overall
+    x[1], y[1] = 5.0, 1.0  # both sides constant
+    if n == m:
+        x[2] = y[2][::-1]  # the same values
+    x[3] -= 20  # a negative mean: the ratio's sign flips
+    metric = JudgedMetric("m", ("g",), direction, allowed, 1 / allowed, critical=True)
+    codes = classify_batch(x, y, metric, tolerance=tolerance)
+    labels = [classify_metric(a, b, metric, tolerance=tolerance) for a, b in zip(x, y, strict=True)]
+    assert [LABELS[c] for c in codes] == [c.label for c in labels]
+    flags = critical_batch(codes, x, y, metric)
+    assert list(flags) == [c.critical for c in labels]
+
+
+def test_batch_score_equals_the_scalar_score():
+    rng = np.random.default_rng(7)
+    metrics = [
+        JudgedMetric("a", ("errors",), "increase", critical=True),
+        JudgedMetric("b", ("latency",), "increase"),
+        JudgedMetric("c", ("latency",), "either"),
+        JudgedMetric("d", ("other",), "decrease"),
+    ]
+    codes = [rng.integers(0, 3, 500).astype(np.int8) for _ in metrics]
+    critical = [(c != 0) & (rng.random(500) < 0.5) if m.critical else np.zeros(500, bool)
+                for c, m in zip(codes, metrics, strict=True)]  # fmt: skip
+    weights = {"errors": 50, "latency": 30}
+    scores = score_batch(metrics, codes, critical, weights)
+    for r in range(500):
+        classes = [
+            Classification(LABELS[c[r]], bool(f[r])) for c, f in zip(codes, critical, strict=True)
+        ]
+        assert scores[r] == score_metrics(metrics, classes, weights)[1]

@@ -200,18 +200,23 @@ def test_flagger_canary():
 def test_kayenta_config():
     imported = import_manifests([KAYENTA])
     policy = imported.document["policy"]
-    assert policy["rule"]["kind"] == "mannwhitney" and policy["rule"]["confidence"] == 0.99
-    assert [(m["name"], m["kind"], m["direction"]) for m in policy["metrics"]] == [
-        ("error-ratio", "error_rate", "increase"),
-        ("p95-latency", "latency", "increase"),
+    rule = policy["rule"]
+    assert (rule["kind"], rule["confidence"], rule["tolerance"]) == ("kayenta", 0.98, 0.25)
+    assert (rule["pass_threshold"], rule["group_weights"]) == (90, {"errors": 60, "latency": 40})
+    assert [(m["name"], m["kind"], m["compare"]) for m in policy["metrics"]] == [
+        ("error-ratio", "error_rate", "delta"),
+        ("p95-latency", "latency", "delta"),
     ]
+    assert rule["metrics"] == {
+        "error-ratio": {"group": "errors", "direction": "increase", "allowed_increase": 1.2,
+                        "critical": True},
+        "p95-latency": {"group": "latency", "direction": "increase", "allowed_increase": 1.1},
+    }  # fmt: skip
     # The rule samples the noise model's latency statistic, so the world draws P95s; the
     # gauge cannot be sampled by the rule, and says so.
     assert imported.document["noise"]["latency_metric"] == "p95"
     assert any("cpu-usage" in str(n) and "not simulated" in str(n) for n in imported.notes)
     assert imported.document["service"]["baseline"] == "matched"
-    # 60/40 weights, pass 90: one failing metric of the latency group scores 80 (fail).
-    assert "passes exactly when no metric is classed High/Low" in imported.text
 
 
 @pytest.mark.parametrize("path", ALL_EXAMPLES, ids=lambda p: p.name)

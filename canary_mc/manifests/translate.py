@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from canary_mc.engine.rules.kayenta_judge import Classification, JudgedMetric, score_metrics
 from canary_mc.manifests.argo import ArgoAnalysis, ArgoMetric, ArgoRollout
 from canary_mc.manifests.document import Draft
 from canary_mc.manifests.expressions import Band, Condition
@@ -542,136 +541,106 @@ KAYENTA_WINDOW = "1h"
 """Assumed length of the one analysis window Kayenta judges (one canary-mc step)."""
 KAYENTA_TRAFFIC_PCT = 5.0
 """Assumed share of traffic each of the canary and the baseline cluster serves."""
-
-
-def judge_is_any_failure(config: KayentaConfig, metrics: list[JudgedMetric]) -> bool | None:
-    """Does the judge pass exactly when no metric is High/Low? ``None`` without thresholds.
-
-    Enumerates every pass/fail pattern of the metrics (up to 2^12 of them) through the
-    judge's scorer (:mod:`canary_mc.engine.rules.kayenta_judge`).
-    """
-    if config.pass_threshold is None or len(metrics) > 12:
-        return None
-    weights = {g: w.value for g, w in config.group_weights.items()}
-    for pattern in itertools.product((False, True), repeat=len(metrics)):
-        classes = [
-            Classification("High" if bad else "Pass", bad and m.critical)
-            for bad, m in zip(pattern, metrics, strict=True)
-        ]
-        _, score = score_metrics(metrics, classes, weights)
-        if (score >= config.pass_threshold.value) != (not any(pattern)):
-            return False
-    return True
+KAYENTA_PASS = 95.0
+"""Pass threshold assumed when the config has none (Kayenta has no default)."""
 
 
 def kayenta_policy(
     config: KayentaConfig, overrides: Mapping[str, MetricKind], draft: Draft
 ) -> None:
     """Fill ``draft.document['policy']`` from a Kayenta canary config (see ``docs/import.md``)."""
-    increases = [m.allowed_increase for m in config.metrics if m.allowed_increase is not None]
     rule: dict[str, Any] = {
-        "kind": "mannwhitney",
-        "confidence": 0.99,
+        "kind": "kayenta",
         "samples_per_step": KAYENTA_SAMPLES,
+        "confidence": 0.98,
+        "tolerance": 0.25,
     }
-    if increases:
-        chosen = _shared(increases, "allowedIncrease", draft)
-        rule["allowed_increase"] = chosen.value
-        draft.cite(("policy", "rule", "allowed_increase"), chosen.cite, chosen.field)
     policy: dict[str, Any] = {"rule": rule, "interval": KAYENTA_WINDOW, "no_data": "hold"}
     draft.document["policy"] = policy
     draft.comments[("policy", "interval")] = "ASSUMPTION: one judged analysis window"
-    draft.comments[("policy", "rule", "confidence")] = (
-        "Kayenta: two-sided 98% interval = 1% per tail"
-    )
     draft.comments[("policy", "rule", "samples_per_step")] = (
         "ASSUMPTION: the analysis window's samples per side"
     )
+    draft.comments[("policy", "rule", "confidence")] = "NetflixACAJudge's fixed 98%, two-sided"
+    draft.comments[("policy", "rule", "tolerance")] = "NetflixACAJudge: 0.25·|Hodges-Lehmann|"
     first = config.metrics[0].name.cite if config.metrics else config.name.cite
-    draft.note(
-        first,
-        "NetflixACAJudge",
-        "the interval must also clear 0.25·|Hodges-Lehmann estimate|; "
-        "canary-mc's mannwhitney rule tests the shift at 0 (slightly more sensitive)",
-    )
-    entries = []
-    judged = []
+    if config.pass_threshold is not None:
+        rule["pass_threshold"] = config.pass_threshold.value
+        draft.cite(
+            ("policy", "rule", "pass_threshold"),
+            config.pass_threshold.cite,
+            config.pass_threshold.field,
+        )
+    else:
+        rule["pass_threshold"] = KAYENTA_PASS
+        draft.note(first, "classifier.scoreThresholds.pass", f"not set; {KAYENTA_PASS:g} assumed")
+    if config.group_weights:
+        rule["group_weights"] = {g: w.value for g, w in config.group_weights.items()}
+        for g, w in config.group_weights.items():
+            draft.cite(("policy", "rule", "group_weights", g), w.cite, w.field)
+    entries: list[dict[str, Any]] = []
+    judged: dict[str, Any] = {}
     for m in config.metrics:
         name = m.name.value
         kind = _metric_kind(name, m.query, overrides)
-        judged.append(
-            JudgedMetric(
-                name,
-                m.groups,
-                m.direction.value,  # type: ignore[arg-type]
-                critical=bool(m.critical and m.critical.value),
-            )
-        )
         if kind.kind == "gauge":
             draft.note(
                 m.name.cite,
                 m.name.field,
-                f"{name} is a gauge: canary-mc's mannwhitney rule samples error rates and "
-                "latency only; not simulated",
+                f"{name} is a gauge: canary-mc samples error rates and latency only for this "
+                "rule; not simulated",
             )
             continue
         if kind.kind == "latency" and kind.stat is not None:
-            # The rule samples the noise model's latency statistic: the world names it.
+            # The samples are of the noise model's latency statistic: the world names it.
             draft.latency_stat = draft.latency_stat or kind.stat
             if kind.stat != draft.latency_stat:
                 draft.note(
                     m.name.cite,
                     m.name.field,
-                    f"{kind.stat}: the rule samples one latency statistic "
+                    f"{kind.stat}: the samples are of one latency statistic "
                     f"({draft.latency_stat}, noise.latency_metric)",
                 )
             kind = MetricKind("latency", None, None, kind.to_ms, kind.reason)
-        entry = _metric_entry(name, kind, "delta")
-        direction = m.direction.value
-        if direction == "either":
-            draft.note(
-                m.direction.cite,
-                f"{name}.direction",
-                "either: canary-mc's rule tests one side; increase used",
-            )
-            direction = "increase"
-        entry["direction"] = direction
         path = ("policy", "metrics", len(entries))
+        entries.append(_metric_entry(name, kind, "delta"))
         draft.cite((*path, "name"), m.name.cite, m.name.field)
-        draft.cite((*path, "direction"), m.direction.cite, m.direction.field)
         draft.comments[(*path, "kind")] = f"{kind.reason} (fix with --metric {name}=KIND)"
-        entries.append(entry)
+        own: dict[str, Any] = {"group": m.groups[0] if m.groups else "default"}
+        where = ("policy", "rule", "metrics", name)
+        if len(m.groups) > 1:
+            draft.note(
+                m.name.cite,
+                f"{name}.groups",
+                f"in {len(m.groups)} groups; canary-mc counts it in the first, {m.groups[0]}",
+            )
+        own["direction"] = m.direction.value
+        draft.cite((*where, "direction"), m.direction.cite, m.direction.field)
+        for key, value in (
+            ("allowed_increase", m.allowed_increase),
+            ("allowed_decrease", m.allowed_decrease),
+        ):
+            if value is not None:
+                own[key] = value.value
+                draft.cite((*where, key), value.cite, value.field)
+        if m.critical is not None and m.critical.value:
+            own["critical"] = True
+            draft.cite((*where, "critical"), m.critical.cite, m.critical.field)
         if m.must_have_data is not None and m.must_have_data.value:
             draft.note(
                 m.must_have_data.cite,
                 m.must_have_data.field,
                 "simulated samples always have data; NodataFailMetric never occurs",
             )
+        judged[name] = own
     policy["metrics"] = entries
+    rule["metrics"] = judged
     policy["stages"] = [
         {"name": "canary-analysis", "traffic_pct": KAYENTA_TRAFFIC_PCT, "duration_steps": 1}
     ]
     draft.comments[("policy", "stages", 0, "traffic_pct")] = (
         "ASSUMPTION: each of canary and baseline serves this share"
     )
-    equivalent = judge_is_any_failure(config, judged)
-    where = config.pass_threshold.cite if config.pass_threshold else first
-    if equivalent is True:
-        draft.comments[("policy", "rule", "kind")] = (
-            "one look; with these group weights and thresholds the judge passes exactly when no "
-            "metric is classed High/Low (checked on every pattern)"
-        )
-    elif equivalent is False:
-        draft.note(
-            where,
-            "classifier",
-            "the weighted group score can pass with some metrics failing; "
-            "canary-mc's rule rolls back on any failing metric (stricter)",
-        )
-    else:
-        draft.note(
-            where, "classifier.scoreThresholds", "no pass threshold: any failing metric rolls back"
-        )
     if config.marginal_threshold is not None:
         draft.note(
             config.marginal_threshold.cite,

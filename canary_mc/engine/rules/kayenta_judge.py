@@ -40,6 +40,10 @@ from typing import Literal
 import numpy as np
 
 from canary_mc.engine.core.normal import normal_quantile
+from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
+from canary_mc.engine.core.schedule import PolicyPlan
+from canary_mc.engine.rules.mannwhitney import Samples, mann_whitney_u
+from canary_mc.model.rules import KayentaMetric
 
 Direction = Literal["increase", "decrease", "either"]
 MetricClass = Literal["Pass", "High", "Low", "Nodata", "NodataFailMetric", "Error"]
@@ -257,3 +261,199 @@ def judge(
         "pass" if score >= pass_threshold else "marginal" if score >= marginal_threshold else "fail"
     )
     return Judgement(classes, groups, score, verdict)
+
+
+def judged_metrics(policy: PolicyPlan) -> list[JudgedMetric]:
+    """The judge's view of the policy's metrics under a ``kayenta`` rule."""
+    rule = policy.rule
+    out = []
+    for limits in policy.metrics:
+        check = limits.check
+        own = rule.metrics.get(check.name) or KayentaMetric()
+        out.append(
+            JudgedMetric(
+                check.name,
+                (own.group,),
+                own.direction or check.direction,  # type: ignore[arg-type]
+                own.allowed_increase,
+                own.allowed_decrease,
+                critical=own.critical,
+            )
+        )
+    return out
+
+
+BATCH_ROWS = 256
+"""Rows classified at once: the rank arrays hold rows x (n + m)^2 values."""
+
+LABELS: tuple[MetricClass, ...] = ("Pass", "High", "Low")
+"""Codes of :func:`classify_batch`: 0 Pass, 1 High, 2 Low."""
+
+
+def _z_at(x: np.ndarray, y: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The continuity-corrected rank statistic of ``x - shift`` against ``y``, per row."""
+    n, m = x.shape[-1], y.shape[-1]
+    total = n + m
+    u, ties = mann_whitney_u(x - shift[:, None], y)
+    variance = n * m / 12.0 * ((total + 1) - ties / (total * (total - 1)))
+    dz = u - n * m / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (dz - 0.5 * np.sign(dz)) / np.sqrt(variance)
+
+
+def _clears_batch(
+    x: np.ndarray, y: np.ndarray, margin: np.ndarray, quantile: float, upward: bool
+) -> np.ndarray:
+    """:func:`_clears` for every row of ``x`` (canary) and ``y`` (baseline)."""
+    if upward:
+        end = x.min(axis=1) - y.max(axis=1)
+        at_end = _z_at(x, y, end) <= quantile
+        return np.where(at_end, end > margin, _z_at(x, y, margin) > quantile)
+    end = x.max(axis=1) - y.min(axis=1)
+    at_end = _z_at(x, y, end) >= -quantile
+    return np.where(at_end, end < -margin, _z_at(x, y, -margin) < -quantile)
+
+
+def classify_batch(
+    canary: np.ndarray,
+    baseline: np.ndarray,
+    metric: JudgedMetric,
+    *,
+    confidence: float = KAYENTA_CONFIDENCE,
+    tolerance: float = KAYENTA_TOLERANCE,
+) -> np.ndarray:
+    """:func:`classify_metric` for many analyses at once, on finite samples.
+
+    Parameters
+    ----------
+    canary, baseline : ndarray, shape (n_rollouts, n) and (n_rollouts, m)
+        Samples without NaN (simulated samples always have data).
+
+    Returns
+    -------
+    ndarray of int8, shape (n_rollouts,)
+        Codes into :data:`LABELS`; equal to :func:`classify_metric` row by row (tested).
+    """
+    x = np.asarray(canary, dtype=float)
+    y = np.asarray(baseline, dtype=float)
+    if x.shape[0] > BATCH_ROWS:  # bound the (rows, N, N) comparison arrays
+        return np.concatenate(
+            [
+                classify_batch(
+                    x[i : i + BATCH_ROWS],
+                    y[i : i + BATCH_ROWS],
+                    metric,
+                    confidence=confidence,
+                    tolerance=tolerance,
+                )
+                for i in range(0, x.shape[0], BATCH_ROWS)
+            ]
+        )
+    same = (
+        (np.sort(x, axis=1) == np.sort(y, axis=1)).all(axis=1)
+        if x.shape == y.shape
+        else (np.zeros(x.shape[0], dtype=bool))
+    )
+    lo = np.minimum(x.min(axis=1), y.min(axis=1))
+    hi = np.maximum(x.max(axis=1), y.max(axis=1))
+    same |= lo == hi
+    constant = (x.min(axis=1) == x.max(axis=1)) & (y.min(axis=1) == y.max(axis=1)) & ~same
+    if constant.any():  # Kayenta jitters constant samples: an untied, complete separation
+        step = np.abs(x[:, 0]) * 1e-9
+        step = np.where(step == 0, 1e-12, step)[:, None]
+        x = np.where(constant[:, None], x + step * np.arange(x.shape[1]), x)
+        y = np.where(constant[:, None], y + step * np.arange(y.shape[1]), y)
+    hl = np.median((x[:, :, None] - y[:, None, :]).reshape(x.shape[0], -1), axis=1)
+    margin = tolerance * np.abs(hl)
+    quantile = float(normal_quantile(np.array([1.0 - (1.0 - confidence) / 2.0]))[0])
+    base, can = y.mean(axis=1), x.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((base == 0) | (can == 0), np.nan, can / base)
+    free = np.isnan(ratio)
+    high = np.zeros(x.shape[0], dtype=bool)
+    low = np.zeros(x.shape[0], dtype=bool)
+    if metric.direction in ("increase", "either"):
+        high = _clears_batch(x, y, margin, quantile, True) & (
+            free | (ratio >= metric.allowed_increase)
+        )
+    if metric.direction in ("decrease", "either"):
+        low = _clears_batch(x, y, margin, quantile, False) & (
+            free | (ratio <= metric.allowed_decrease)
+        )
+    code = np.where(high, 1, np.where(low, 2, 0)).astype(np.int8)
+    code[same] = 0
+    return code
+
+
+def critical_batch(
+    code: np.ndarray, canary: np.ndarray, baseline: np.ndarray, metric: JudgedMetric
+) -> np.ndarray:
+    """Critical flags of :func:`classify_batch` codes (Kayenta's criticalIncrease/Decrease)."""
+    if not metric.critical:
+        return np.zeros(code.shape, dtype=bool)
+    base, can = baseline.mean(axis=1), canary.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((base == 0) | (can == 0), np.nan, can / base)
+    free = np.isnan(ratio)
+    return ((code == 1) & (free | (ratio >= metric.critical_increase))) | (
+        (code == 2) & (free | (ratio <= metric.critical_decrease))
+    )
+
+
+def score_batch(
+    metrics: Sequence[JudgedMetric],
+    codes: Sequence[np.ndarray],
+    critical: Sequence[np.ndarray],
+    group_weights: Mapping[str, float],
+) -> np.ndarray:
+    """:func:`score_metrics` for many analyses (no Nodata: simulated samples have data)."""
+    groups: dict[str, list[int]] = {}
+    for k, metric in enumerate(metrics):
+        for group in metric.groups:
+            groups.setdefault(group, []).append(k)
+    unweighted = [g for g in groups if g not in group_weights]
+    share = (100.0 - sum(group_weights.values())) / len(unweighted) if unweighted else 0.0
+    summary = np.zeros(codes[0].shape, dtype=float)
+    for group, members in groups.items():
+        passed = sum((codes[k] == 0).astype(float) for k in members)
+        summary += 100.0 * passed / len(members) * group_weights.get(group, share) / 100.0
+    summary = np.round(summary, 2)
+    failed_critical = np.zeros(codes[0].shape, dtype=bool)
+    for flags in critical:
+        failed_critical |= flags
+    return np.where(failed_critical, 0.0, summary)
+
+
+def decide_kayenta(samples: Samples, policy: PolicyPlan) -> Outcomes:
+    """The ``kayenta`` rule: the judge at every step; the first step that does not pass.
+
+    A rate metric is judged on the error samples, a latency metric on the latency
+    samples, each array of shape ``(n_rollouts, n_steps, samples_per_step)``. A failing
+    step is attributed to its first metric classed High or Low (the reason code).
+    """
+    rule = policy.rule
+    metrics = judged_metrics(policy)
+    sides = [
+        (samples.canary_error, samples.baseline_error)
+        if limits.check.signal == "rate"
+        else (samples.canary_latency, samples.baseline_latency)
+        for limits in policy.metrics
+    ]
+    n_rollouts, n_steps = samples.canary_error.shape[:2]
+    fails = [np.zeros((n_rollouts, n_steps), dtype=bool) for _ in metrics]
+    for step in range(n_steps):
+        codes, critical = [], []
+        for (x, y), metric in zip(sides, metrics, strict=True):
+            code = classify_batch(
+                x[:, step], y[:, step], metric, confidence=rule.confidence, tolerance=rule.tolerance
+            )
+            codes.append(code)
+            critical.append(critical_batch(code, x[:, step], y[:, step], metric))
+        failing = score_batch(metrics, codes, critical, rule.group_weights) < rule.pass_threshold
+        blamed = np.zeros(n_rollouts, dtype=bool)
+        for k, code in enumerate(codes):
+            mine = failing & (code != 0) & ~blamed
+            fails[k][:, step] = mine
+            blamed |= mine
+        fails[0][:, step] |= failing & ~blamed
+    return first_coded_failure(metric_codes(fails), policy)
