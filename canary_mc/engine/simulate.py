@@ -163,10 +163,9 @@ def _tally_gaussian_threshold(
     counts = {name: np.zeros(shape, dtype=np.int64) for name in scenarios}
     if chunk_rollouts is None:
         chunk_rollouts = default_chunk_rollouts(policy.n_steps)
+    gauges = checked_gauges(policy)
     for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        draws = draw_gaussian(
-            seed, start, stop, policy.n_steps, presence=presence, gauges=checked_gauges(policy)
-        )
+        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence, gauges=gauges)
         for name, world in worlds.items():
             counts[name] += threshold_first_failures(draws, world, plan)
         if on_chunk is not None:
@@ -280,10 +279,9 @@ def _chunk_outcomes(
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
     # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
+    gauges = checked_gauges(policy)
     for start, stop in ranges:
-        draws = draw_gaussian(
-            seed, start, stop, policy.max_steps, presence=presence, gauges=checked_gauges(policy)
-        )
+        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence, gauges=gauges)
         entry = RULES[policy.rule.kind]
         if entry.schedule == "samples":
             m = policy.rule.samples_per_step

@@ -637,14 +637,12 @@ def _binomial_llr_terms(p0: float, change: float) -> tuple[float, float]:
 
 def _stage_slice(limits: MetricLimits, k: int) -> MetricLimits:
     """A metric's limits at stage ``k``, as a one-step plan."""
-    return MetricLimits(
-        check=limits.check,
+    return replace(
+        limits,
         max=limits.stage_max[k : k + 1],
         min=limits.stage_min[k : k + 1],
         max_exact=(limits.check.max_exact[k],),
         min_exact=(limits.check.min_exact[k],),
-        stage_max=limits.stage_max,
-        stage_min=limits.stage_min,
     )
 
 
