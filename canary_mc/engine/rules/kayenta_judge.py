@@ -290,6 +290,13 @@ LABELS: tuple[MetricClass, ...] = ("Pass", "High", "Low")
 """Codes of :func:`classify_batch`: 0 Pass, 1 High, 2 Low."""
 
 
+def _row_ratio(canary: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """:func:`_mean_ratio` per row: NaN where either mean is 0."""
+    base, can = baseline.mean(axis=1), canary.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((base == 0) | (can == 0), np.nan, can / base)
+
+
 def _z_at(x: np.ndarray, y: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """The continuity-corrected rank statistic of ``x - shift`` against ``y``, per row."""
     n, m = x.shape[-1], y.shape[-1]
@@ -366,9 +373,7 @@ def classify_batch(
     hl = np.median((x[:, :, None] - y[:, None, :]).reshape(x.shape[0], -1), axis=1)
     margin = tolerance * np.abs(hl)
     quantile = float(normal_quantile(np.array([1.0 - (1.0 - confidence) / 2.0]))[0])
-    base, can = y.mean(axis=1), x.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where((base == 0) | (can == 0), np.nan, can / base)
+    ratio = _row_ratio(x, y)
     free = np.isnan(ratio)
     high = np.zeros(x.shape[0], dtype=bool)
     low = np.zeros(x.shape[0], dtype=bool)
@@ -391,9 +396,7 @@ def critical_batch(
     """Critical flags of :func:`classify_batch` codes (Kayenta's criticalIncrease/Decrease)."""
     if not metric.critical:
         return np.zeros(code.shape, dtype=bool)
-    base, can = baseline.mean(axis=1), canary.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where((base == 0) | (can == 0), np.nan, can / base)
+    ratio = _row_ratio(canary, baseline)
     free = np.isnan(ratio)
     return ((code == 1) & (free | (ratio >= metric.critical_increase))) | (
         (code == 2) & (free | (ratio <= metric.critical_decrease))
