@@ -456,3 +456,15 @@ def test_argo_inline_metric_without_count_never_ends(tmp_path):
     )
     with pytest.raises(ManifestError, match=r"r.yaml:9:11: steps\[1\].analysis: a metric with"):
         import_manifests([path])
+
+
+def test_kayenta_rule_names_only_policy_metrics():
+    from canary_mc.errors import ExperimentFileError
+    from canary_mc.io.experiment_file import parse_experiment
+
+    text = import_manifests([KAYENTA]).text
+    parse_experiment(text, file="k.yaml")
+    bad = text.replace("      p95-latency:\n        group", "      p95-latenzy:\n        group")
+    with pytest.raises(ExperimentFileError, match=r"k.yaml:\d+:\d+: policy.rule.metrics.p95-latenzy"
+                       r": names no metric of policy.metrics"):  # fmt: skip
+        parse_experiment(bad, file="k.yaml")
