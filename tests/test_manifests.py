@@ -316,6 +316,16 @@ BAD = {
         "'result[0] >='",
     ),
     "yaml": ("kind: [unclosed\n", "bad.yaml:2:1: invalid YAML"),
+    "two ranges": (
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\n"
+        "spec:\n  metrics:\n    - name: m\n      count: 1\n"
+        "      successCondition: result[0] < 0.1 || result[0] > 0.9\n"
+        "      provider: {prometheus: {query: q}}\n---\n"
+        + ARGO_ROLLOUT
+        + "        - analysis: {templates: [{templateName: t}]}\n",
+        "bad.yaml:8:25: spec.metrics[0].successCondition: passes on more than one range of "
+        "values; canary-mc's check is one range (min, max)",
+    ),
     "two policies": (
         FLAGGER_HEAD
         + "    stepWeight: 5\n    metrics: []\n---\n"

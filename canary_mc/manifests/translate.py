@@ -116,7 +116,10 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
         raise TranslationError(
             where.cite,
             where.field,
-            "passes on more than one range of values; canary-mc's check is one range (min, max)",
+            "passes on no value at all"
+            if not passing
+            else "passes on more than one range of values; canary-mc's check is one range "
+            "(min, max)",
         )
     band = passing[0]
     for end, closed, word in (
