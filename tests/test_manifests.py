@@ -478,3 +478,21 @@ def test_kayenta_rule_names_only_policy_metrics():
     with pytest.raises(ExperimentFileError, match=r"k.yaml:\d+:\d+: policy.rule.metrics.p95-latenzy"
                        r": names no metric of policy.metrics"):  # fmt: skip
         parse_experiment(bad, file="k.yaml")
+
+
+def test_kayenta_import_of_export_gives_back_the_policy(tmp_path):
+    experiment = tmp_path / "k.yaml"
+    experiment.write_text(import_manifests([KAYENTA]).text)
+    result = runner.invoke(
+        app, ["export", "kayenta", str(experiment), "-o", str(tmp_path / "k.json")]
+    )
+    assert result.exit_code == 0, result.output
+    first = import_manifests([KAYENTA]).document
+    again = import_manifests([tmp_path / "k.json"]).document
+    assert again["policy"] == first["policy"]
+    assert again["noise"]["latency_metric"] == "p95"  # the samples' statistic travels too
+    flagger = tmp_path / "f.yaml"
+    flagger.write_text(import_manifests([FLAGGER]).text)
+    refused = runner.invoke(app, ["export", "kayenta", str(flagger)])
+    assert refused.exit_code == 2
+    assert "rule 'cumulative_checks' cannot be written as a Kayenta canary config" in refused.stderr

@@ -390,6 +390,7 @@ def bench(
 class ExportTarget(enum.StrEnum):
     argo = "argo"
     flagger = "flagger"
+    kayenta = "kayenta"
 
 
 def _write_or_echo(text: str, out: Path | None) -> None:
@@ -441,13 +442,13 @@ def import_command(
 
 @app.command("export")
 def export_command(
-    target: Annotated[ExportTarget, typer.Argument(help="argo or flagger.")],
+    target: Annotated[ExportTarget, typer.Argument(help="argo, flagger or kayenta.")],
     experiment: ExperimentPath,
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Manifest file to write (default: stdout).")
     ] = None,
 ) -> None:
-    """Write an experiment's policy as Argo Rollouts or Flagger manifest fragments."""
+    """Write an experiment's policy as Argo Rollouts or Flagger manifests, or a Kayenta config."""
     from canary_mc.manifests.export import export_experiment
 
     with user_errors():

@@ -12,6 +12,7 @@ Each metric's kind is written as an annotation (``canary-mc.io/metric-kinds``) t
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,9 +369,82 @@ def export_flagger(document: LocatedDocument, *, file: str) -> str:
     return _dump([*templates, canary], header)
 
 
+def export_kayenta(document: LocatedDocument, *, file: str) -> str:
+    """The policy of an experiment document as a Kayenta canary config (JSON).
+
+    Needs ``rule: {kind: kayenta}``. The window, its samples and the traffic are not part
+    of a canary config (Spinnaker's canary stage sets them), so they are not written.
+    """
+    r = _Refusals(file, document)
+    policy = document.document.get("policy") or {}
+    rule = policy.get("rule", "threshold")
+    rule = {"kind": rule} if isinstance(rule, str) else dict(rule)
+    if rule.get("kind") != "kayenta":
+        r.refuse(
+            ("policy", "rule", "kind"),
+            f"rule {rule.get('kind')!r} cannot be written as a Kayenta canary config: "
+            "Kayenta judges with its own classifier (use kind: kayenta)",
+        )
+    for key, kayenta in (("confidence", 0.98), ("tolerance", 0.25)):
+        if rule.get(key, kayenta) != kayenta:
+            r.refuse(("policy", "rule", key), f"Kayenta's judge fixes {key} at {kayenta:g}")
+    metrics = policy.get("metrics") or []
+    r.raise_any()
+    own = rule.get("metrics") or {}
+    entries = []
+    for m in metrics:
+        config = own.get(m["name"]) or {}
+        canary: dict[str, Any] = {"direction": config.get("direction", m.get("direction"))}
+        if canary["direction"] is None:
+            canary["direction"] = "decrease" if m["kind"] == "success_rate" else "increase"
+        effect = {
+            key: config[name]
+            for key, name in (
+                ("allowedIncrease", "allowed_increase"),
+                ("allowedDecrease", "allowed_decrease"),
+            )
+            if name in config
+        }
+        if effect:
+            canary["effectSize"] = effect
+        if config.get("critical"):
+            canary["critical"] = True
+        # The samples' latency statistic is the noise model's when the metric names none.
+        stat = m.get("stat") or (document.document.get("noise") or {}).get("latency_metric")
+        query = _query({**m, "stat": stat} if stat else m, "${scope}")
+        query = query.replace("{{interval}}", "1m")
+        entries.append(
+            {
+                "name": m["name"],
+                "query": {"type": "prometheus", "customInlineTemplate": f"PromQL:{query}"},
+                "groups": [config.get("group", "default")],
+                "analysisConfigurations": {"canary": canary},
+                "scopeName": "default",
+            }
+        )
+    pass_threshold = rule.get("pass_threshold", 95.0)
+    config = {
+        "name": str(document.document.get("name", "canary")),
+        "description": f"Exported by canary-mc from {file}; edit the queries.",
+        "judge": {"name": "NetflixACAJudge-v1.0", "judgeConfigurations": {}},
+        "metrics": entries,
+        "templates": {},
+        "classifier": {
+            "groupWeights": dict(rule.get("group_weights") or {}),
+            # canary-mc rolls back on anything below pass: marginal is not a pass.
+            "scoreThresholds": {"pass": pass_threshold, "marginal": pass_threshold},
+        },
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
 def export_experiment(path: Path, *, target: str) -> str:
-    """Validate an experiment file, then write its policy for ``target`` (argo, flagger)."""
+    """Validate an experiment file, then write its policy for ``target``.
+
+    ``target`` is ``argo``, ``flagger`` or ``kayenta``.
+    """
     load_experiment(path)  # every schema problem located, before anything is written
     text = Path(path).read_text(encoding="utf-8")
     located = read_located_yaml(text, file=str(path))
-    return {"argo": export_argo, "flagger": export_flagger}[target](located, file=str(path))
+    writers = {"argo": export_argo, "flagger": export_flagger, "kayenta": export_kayenta}
+    return writers[target](located, file=str(path))
