@@ -60,3 +60,7 @@ class ResultsError(CanaryMCError):
 
 class FitInputError(CanaryMCError):
     """A metrics export given to ``fit`` cannot be read or fitted; names the file."""
+
+
+class ManifestError(ExperimentFileError):
+    """A Kubernetes manifest or a Kayenta config could not be read; every problem located."""
