@@ -55,6 +55,24 @@ SeedOption = Annotated[
     int | None, typer.Option("--seed", min=0, help="Override the file's seed.", show_default=False)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+PrecisionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--precision",
+        help="Add rollouts until every rate's 95% half-width is at most this fraction "
+        "(default: the file's precision).",
+        show_default=False,
+    ),
+]
+MaxRolloutsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-rollouts",
+        min=1,
+        help="Cap of an adaptive run (default: the file's max_rollouts).",
+        show_default=False,
+    ),
+]
 
 
 def stdout_console() -> Console:
@@ -90,8 +108,11 @@ def run(
     seed: SeedOption = None,
     json_output: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
 ) -> None:
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
+    stopped = None
     with user_errors():
         config, caveats = load_experiment_with_caveats(experiment)
         print_caveats(caveats)
@@ -100,15 +121,45 @@ def run(
                 f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
                 f"run it with `canary-mc sweep {experiment}`"
             )
-        total = config.rollouts if rollouts is None else rollouts
-        with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
-            estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
+        precision = config.precision if precision is None else precision
+        if precision is not None:
+            from canary_mc.tune.precision import run_to_precision
+
+            cap = config.max_rollouts if max_rollouts is None else max_rollouts
+            stopped = run_to_precision(config, precision=precision, max_rollouts=cap, seed=seed)
+            estimate = stopped.estimate
+        else:
+            total = config.rollouts if rollouts is None else rollouts
+            with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
+                estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
     if json_output:
-        typer.echo(json.dumps(estimate.records(), indent=2))
+        records = estimate.records()
+        if stopped is not None:
+            for record in records:
+                record["adaptive"] = stopped.to_dict()
+        typer.echo(json.dumps(records, indent=2))
         return
     console = stdout_console()
     for table in estimate_tables(estimate):
         console.print(table)
+    if stopped is not None:
+        typer.echo(precision_line(stopped))
+
+
+def precision_line(stopped) -> str:
+    """How an adaptive run stopped, in one line."""
+    level = f"{stopped.estimate.confidence:.4f}"
+    if stopped.reached:
+        return (
+            f"adaptive precision: {stopped.n_rollouts:,} rollouts used; every rate within "
+            f"+-{stopped.half_width:.4g} (asked {stopped.precision:g}); intervals at level "
+            f"{level} per look over {len(stopped.looks)} looks, so 95% overall"
+        )
+    return (
+        f"adaptive precision NOT reached: stopped at --max-rollouts {stopped.n_rollouts:,} "
+        f"with half-width {stopped.half_width:.4g} > {stopped.precision:g}; intervals at "
+        f"level {level}"
+    )
 
 
 @app.command()
@@ -348,6 +399,123 @@ def plot(
         written = build_report(results, target=target, rows=rows, cols=cols, facet=facet)
     for path in written:
         typer.echo(str(path))
+
+
+class ExportChoice(enum.StrEnum):
+    """``--export`` choices."""
+
+    argo = "argo"
+    flagger = "flagger"
+
+
+@app.command()
+def tune(
+    experiment: ExperimentPath,
+    false_alarm: Annotated[
+        float, typer.Option("--false-alarm", help="False-alarm budget, as a fraction.")
+    ] = 0.01,
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--knob",
+            help="Sweep path to tune, optionally PATH=LO:HI; repeat for several. "
+            "Default: the rule's natural knob.",
+            show_default=False,
+        ),
+    ] = None,
+    maximize: Annotated[
+        str,
+        typer.Option("--maximize", help="Detection objective: SCENARIO, mean, or NAME:WEIGHT,..."),
+    ] = "mean",
+    rollouts: Annotated[
+        int | None,
+        typer.Option(
+            "--rollouts",
+            min=1,
+            help="Rollouts per evaluation (default: the file's).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: SeedOption = None,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--out", help="Write the tuned experiment file here.", show_default=False
+        ),
+    ] = None,
+    plot_path: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the trade-off plot (PNG) here.", show_default=False),
+    ] = None,
+    export: Annotated[
+        ExportChoice | None,
+        typer.Option(
+            "--export", help="Also write the tuned policy as a manifest.", show_default=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The best knob setting whose false-alarm rate's upper 95% bound is within budget."""
+    from canary_mc.tune import tune_file
+    from canary_mc.tune.report import provenance, tune_records, tuned_values
+
+    with user_errors():
+        sweep_file = load_sweep_file(experiment)
+        print_caveats(sweep_file.caveats)
+        if export is not None:
+            raise ConfigError(
+                "--export needs `canary-mc export` (issue 14), not merged on this branch yet; "
+                "write the tuned file with -o and export it once available"
+            )
+        run = tune_file(
+            sweep_file,
+            budget=false_alarm,
+            knob_specs=knob or (),
+            maximize=maximize,
+            rollouts=rollouts,
+            seed=seed,
+            precision=precision,
+            max_rollouts=max_rollouts,
+        )
+    result = run.result
+    if json_output:
+        typer.echo(json.dumps(tune_records(run), indent=2))
+    else:
+        _print_tuning(run)
+    if result.best is None:
+        raise typer.Exit(1)
+    from canary_mc.sweep.store import atomic_path
+
+    if out is not None:
+        from canary_mc.io.tuned_file import tuned_text
+
+        text = tuned_text(
+            sweep_file.text, tuned_values(sweep_file, result), provenance(run, str(experiment))
+        )
+        with atomic_path(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    if plot_path is not None:
+        from canary_mc.tune.plot import plot_tradeoff, tradeoff_frame
+
+        fig = plot_tradeoff(tradeoff_frame(result), result.budget)
+        with atomic_path(plot_path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        typer.echo(f"wrote {plot_path}")
+
+
+def _print_tuning(run) -> None:
+    from canary_mc.cli.render import tune_table
+    from canary_mc.tune.report import summary_lines
+
+    result = run.result
+    console = stdout_console()
+    if result.best is not None:
+        console.print(tune_table(result))
+    for line in summary_lines(run):
+        typer.echo(line)
 
 
 @app.command()

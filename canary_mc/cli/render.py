@@ -256,3 +256,22 @@ def figures_table(report: BenchReport) -> Table:
             {True: "yes", False: "NO", None: "-"}[f.met],
         )  # fmt: skip
     return table
+
+
+def tune_table(result) -> Table:
+    """The tuned settings: per scenario the rate (false alarm or detection) and the mean
+    time to decision, with intervals; one row per scenario of the chosen setting."""
+    best = result.best
+    settings = ", ".join(f"{p} = {v:g}" for p, v in best.values.items())
+    table = Table(title=f"tuned: {escape(settings)}")
+    table.add_column("scenario")
+    table.add_column("rollback rate [CI]", justify="right")
+    table.add_column("mean steps to decision [CI]", justify="right")
+    for s in best.estimate.scenarios:
+        what = "false alarm" if s.healthy else "detection"
+        table.add_row(
+            f"{escape(s.scenario)} ({what})",
+            rate_with_interval(s.rollback),
+            _mean(s.mean_steps_to_decision, s.mean_steps_lo, s.mean_steps_hi),
+        )
+    return table

@@ -243,6 +243,10 @@ class SweepFile:
             )
             raise ConfigError(f"{self.path}: with {settings}: {details}") from None
 
+    def loc(self, path: str) -> Loc:
+        """Where a sweep path points in the file (:func:`~canary_mc.sweep.grid.resolve_path`)."""
+        return self._loc(path)
+
     def _loc(self, path: str) -> Loc:
         try:
             return resolve_path(self._document, path)

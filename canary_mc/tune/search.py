@@ -99,7 +99,9 @@ class Evaluator:
         kept = {k: v for k, v in experiment.scenarios.items() if k == healthy}
         return experiment.model_copy(update={"scenarios": kept})
 
-    def tallies(self, candidates: Sequence[Values], *, healthy_only: bool) -> list[dict[str, Tally]]:
+    def tallies(
+        self, candidates: Sequence[Values], *, healthy_only: bool
+    ) -> list[dict[str, Tally]]:
         """Every candidate's tallies, on shared paths when they allow it."""
         experiments = [self.experiment(v, healthy_only=healthy_only) for v in candidates]
         self.evaluations += len(experiments)
@@ -112,12 +114,9 @@ class Evaluator:
 
     def false_alarms(self, candidates: Sequence[Values]) -> list[Rate]:
         out = []
-        for values, tallies in zip(
-            candidates, self.tallies(candidates, healthy_only=True), strict=True
-        ):
+        for tallies in self.tallies(candidates, healthy_only=True):
             tally = next(iter(tallies.values()))
             out.append(Rate.of(tally.rollbacks, tally.n_rollouts, self.confidence))
-        del values
         return out
 
     def estimate(self, values: Values) -> ExperimentEstimate:
@@ -173,7 +172,9 @@ def parse_objective(spec: str, experiment: Experiment) -> Objective:
         try:
             weights[name] = float(weight) if weight else 1.0
         except ValueError:
-            raise ConfigError(f"--maximize: weight of {name!r} must be a number, got {weight!r}")
+            raise ConfigError(
+                f"--maximize: weight of {name!r} must be a number, got {weight!r}"
+            ) from None
     total = sum(weights.values())
     if total <= 0 or any(w < 0 for w in weights.values()):
         raise ConfigError(f"--maximize: weights must be >= 0 and not all 0, got {spec!r}")
@@ -249,9 +250,7 @@ def find_crossing(
     edge = "loose" if chosen_t == loose_t else None
     ends_t = sorted((knob.from_t(chosen_t), knob.from_t(lower_t)))
     curve = sorted((knob.from_t(t), r) for t, r in memo.items())
-    return Crossing(
-        knob.from_t(chosen_t), (ends_t[0], ends_t[1]), edge, memo[chosen_t], curve
-    )
+    return Crossing(knob.from_t(chosen_t), (ends_t[0], ends_t[1]), edge, memo[chosen_t], curve)
 
 
 @dataclass(frozen=True)
@@ -547,7 +546,13 @@ def tune_several(
     single = at(np.zeros(n))
     if single is None:
         return TuneResult(
-            budget, tuple(knobs), objective, evaluator.rollouts, evaluator.seed, None, [],
+            budget,
+            tuple(knobs),
+            objective,
+            evaluator.rollouts,
+            evaluator.seed,
+            None,
+            [],
             suggestions=suggest(evaluator, [{}], [], budget),
             evaluations=evaluator.evaluations,
         )
