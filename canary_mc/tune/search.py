@@ -361,6 +361,7 @@ def tune(
             raise ConfigError("several continuous knobs cannot be combined with discrete ones")
         return tune_several(evaluator, continuous, current, budget, objective)
     candidates: list[Candidate] = []
+    crossings: list[tuple[Values, Crossing]] = []
     notes: list[str] = []
     for combo in combos:
         if not continuous:
@@ -368,6 +369,7 @@ def tune(
             candidates.append(Candidate(combo, estimate, objective.of(estimate)))
             continue
         crossing = find_crossing(evaluator, continuous[0], budget, combo)
+        crossings.append((combo, crossing))
         if crossing.value is None:
             continue
         values = {**combo, continuous[0].path: crossing.value}
@@ -384,7 +386,16 @@ def tune(
         candidates = _curve(evaluator, continuous[0], best, objective, curve_points) + [
             c for c in candidates if c is not best
         ]
-    suggestions = [] if best is not None else suggest(evaluator, combos, continuous, budget)
+    suggestions = []
+    if best is None:
+        tried = [(c.estimate.false_alarm.rate, c.values) for c in candidates]
+        tried += [
+            (rate.rate, {**combo, continuous[0].path: value})
+            for combo, crossing in crossings
+            for value, rate in crossing.curve
+        ]
+        strictest = min(tried, key=lambda pair: pair[0])[1] if tried else {}
+        suggestions = suggest(evaluator, strictest, budget)
     return TuneResult(
         budget=budget,
         knobs=tuple(knobs),
@@ -451,17 +462,11 @@ def _revalidate(experiment: Experiment, policy_update: dict[str, Any]) -> Experi
         return None
 
 
-def suggest(
-    evaluator: Evaluator, combos: list[Values], continuous: list[Knob], budget: float
-) -> list[Suggestion]:
-    """When no setting meets the budget: the strictest setting with twice the bake time,
-    four times the traffic (counts model), or the mSPRT at level budget/2 (Ville's bound
-    keeps its false-alarm rate below its level), each on the same rollouts."""
-    strictest: Values = dict(combos[0]) if combos else {}
-    for knob in continuous:
-        a, b = knob.to_t(knob.lo), knob.to_t(knob.hi)
-        ends = evaluator.false_alarms([{**strictest, knob.path: knob.from_t(t)} for t in (a, b)])
-        strictest[knob.path] = knob.from_t(a if ends[0].rate <= ends[1].rate else b)
+def suggest(evaluator: Evaluator, strictest: Values, budget: float) -> list[Suggestion]:
+    """When no setting meets the budget: the strictest setting searched (lowest false
+    alarms) with twice the bake time, four times the traffic (counts model), or the
+    mSPRT at level budget/2 (Ville's bound keeps its false-alarm rate below its level),
+    each on the same rollouts."""
     base = evaluator.experiment(strictest, healthy_only=True)
     changes = [
         ("twice the bake time (every stage's duration_steps x 2)", _longer_bake(base)),
@@ -553,7 +558,7 @@ def tune_several(
             evaluator.seed,
             None,
             [],
-            suggestions=suggest(evaluator, [{}], [], budget),
+            suggestions=suggest(evaluator, dict(current), budget),
             evaluations=evaluator.evaluations,
         )
     best, offsets, step = single, np.zeros(n), 1.0
