@@ -121,6 +121,15 @@ def run(
                 f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
                 f"run it with `canary-mc sweep {experiment}`"
             )
+        from canary_mc.tune.calibrate import calibrate_experiment, needs_calibration
+
+        if needs_calibration(config):
+            config = calibrate_experiment(config)
+            typer.echo(
+                f"calibrated z-test: critical value {config.policy.rule.critical_value:g} "
+                f"(size {config.policy.rule.alpha:g} on the file's traffic plan)",
+                err=True,
+            )
         precision = config.precision if precision is None else precision
         if precision is not None:
             from canary_mc.tune.precision import run_to_precision

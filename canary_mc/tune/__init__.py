@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canary_mc.errors import ConfigError
+from canary_mc.model import Experiment
+from canary_mc.tune.calibrate import calibrate_experiment
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.tune.knobs import Knob, default_knob_paths, parse_knob
 from canary_mc.tune.precision import (
@@ -95,11 +97,16 @@ def tune_file(
     if len(set(paths)) != len(paths):
         raise ConfigError(f"--knob: each path at most once, got {', '.join(paths)}")
     objective = parse_objective(maximize, experiment)
+
+    def build(values: dict) -> Experiment:
+        # A calibrated z-test is calibrated at every candidate (its size depends on it).
+        return calibrate_experiment(sweep_file.with_values(values))
+
     precision = experiment.precision if precision is None else precision
     if precision is None:
         n = experiment.rollouts if rollouts is None else rollouts
         result = tune(
-            build=sweep_file.with_values,
+            build=build,
             knobs=knobs,
             current=current,
             budget=budget,
@@ -114,7 +121,7 @@ def tune_file(
     confidence = look_confidence(len(looks))
     for n in looks:
         result = tune(
-            build=sweep_file.with_values,
+            build=build,
             knobs=knobs,
             current=current,
             budget=budget,
