@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canary_mc.errors import ConfigError
+from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import Experiment
 from canary_mc.tune.calibrate import calibrate_experiment
-from canary_mc.io.experiment_file import SweepFile
 from canary_mc.tune.knobs import Knob, default_knob_paths, parse_knob
 from canary_mc.tune.precision import (
     check_precision,
