@@ -487,6 +487,7 @@ def tune(
             seed=seed,
             precision=precision,
             max_rollouts=max_rollouts,
+            curve=plot_path is not None,
         )
     result = run.result
     if json_output:

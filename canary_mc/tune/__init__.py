@@ -22,9 +22,12 @@ from canary_mc.tune.precision import (
     look_schedule,
     widest_half_width,
 )
-from canary_mc.tune.search import TuneResult, parse_objective, tune
+from canary_mc.tune.search import Evaluator, TuneResult, parse_objective, tune
 
 __all__ = ["TunedRun", "tune_file"]
+
+CURVE_POINTS = 12
+"""Settings of the trade-off plot's curve (one continuous knob)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ def tune_file(
     seed: int | None = None,
     precision: float | None = None,
     max_rollouts: int | None = None,
+    curve: bool = False,
 ) -> TunedRun:
     """Tune an experiment file's knobs to a false-alarm budget.
 
@@ -78,6 +82,8 @@ def tune_file(
         Adaptive precision (``precision`` of the file unless given): the whole tuning
         is repeated on the looks of :func:`~canary_mc.tune.precision.look_schedule`
         until the chosen setting's every reported rate has half-width ``<= precision``.
+    curve : bool
+        Also evaluate the trade-off curve on every scenario (for the plot).
 
     Returns
     -------
@@ -103,6 +109,7 @@ def tune_file(
         return calibrate_experiment(sweep_file.with_values(values))
 
     precision = experiment.precision if precision is None else precision
+    curve_points = CURVE_POINTS if curve else 0
     if precision is None:
         n = experiment.rollouts if rollouts is None else rollouts
         result = tune(
@@ -113,14 +120,16 @@ def tune_file(
             objective=objective,
             rollouts=n,
             seed=seed,
+            curve_points=curve_points,
         )
         return TunedRun(result, None, None, result.best is not None, (n,))
     cap = max_rollouts if max_rollouts is not None else experiment.max_rollouts
     check_precision(precision, cap)
     looks = look_schedule(cap)
     confidence = look_confidence(len(looks))
-    for n in looks:
-        result = tune(
+
+    def tune_at(n: int) -> TuneResult:
+        return tune(
             build=build,
             knobs=knobs,
             current=current,
@@ -129,11 +138,26 @@ def tune_file(
             rollouts=n,
             seed=seed,
             confidence=confidence,
+            curve_points=curve_points,
         )
-        width = None if result.best is None else _widest(result)
+
+    # The stopping rule judges the setting chosen at the previous look, re-estimated on
+    # this look's rollouts (cheap: one evaluation); only at the stopping look is the
+    # search run again, and its choice must pass the same test, else the looks go on.
+    # Every step is a function of the seed's rollouts, so the stop is reproducible.
+    result = tune_at(looks[0])
+    width = None if result.best is None else _widest(result)
+    for n in looks[1:]:
         if width is not None and width <= precision:
-            return TunedRun(result, precision, width, True, looks)
-    return TunedRun(result, precision, width, False, looks)
+            break
+        if result.best is not None:
+            probe = Evaluator(build, rollouts=n, seed=seed, confidence=confidence)
+            if widest_half_width(probe.estimate(result.best.values)) > precision:
+                continue
+        result = tune_at(n)
+        width = None if result.best is None else _widest(result)
+    reached = width is not None and width <= precision
+    return TunedRun(result, precision, width, reached, looks)
 
 
 def _widest(result: TuneResult) -> float:

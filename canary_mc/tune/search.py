@@ -382,7 +382,7 @@ def tune(
             )
     ok = [c for c in candidates if c.estimate.false_alarm.hi <= budget]
     best = max(ok, key=lambda c: c.objective) if ok else None
-    if continuous and best is not None and best.crossing is not None:
+    if continuous and best is not None and best.crossing is not None and curve_points > 1:
         candidates = _curve(evaluator, continuous[0], best, objective, curve_points) + [
             c for c in candidates if c is not best
         ]
