@@ -563,7 +563,9 @@ def tune_several(
         )
     best, offsets, step = single, np.zeros(n), 1.0
     evaluated = [single]
-    while step >= MIN_STEP:
+    for _ in range(MAX_PASSES):
+        if step < MIN_STEP:
+            break
         moved = False
         for i in range(n):
             for sign in (1.0, -1.0):
@@ -606,6 +608,10 @@ def tune_several(
 MIN_STEP = 0.125
 """Smallest log-offset step of the several-knob coordinate search (about 13%)."""
 
+MAX_PASSES = 40
+"""Most passes over the knobs (a guard: each kept move strictly raises the objective on
+the same rollouts, so the search cannot cycle)."""
+
 
 def _confirmed(evaluator: Evaluator, candidate: Candidate, objective: Objective) -> Candidate:
     estimate = evaluator.estimate(candidate.values)
@@ -622,18 +628,20 @@ def paired_gain(
     settings and in every scenario); the standard error is ``sd(d) / sqrt(n)``.
     """
     diffs = np.zeros(evaluator.rollouts)
-    for values, sign in ((a, 1.0), (b, -1.0)):
-        experiment = evaluator.experiment(values)
-        scenarios = experiment.evaluated_scenarios
-        for name, weight in objective.weights.items():
-            outcomes = simulate_outcomes(
-                policy=experiment.policy,
-                service=experiment.service,
-                noise=experiment.noise,
-                scenario=scenarios[name],
+    experiments = [evaluator.experiment(values) for values in (a, b)]
+    for name, weight in objective.weights.items():
+        # Integer differences first: equal settings give exactly zero (no rounding dust).
+        rolled = [
+            simulate_outcomes(
+                policy=e.policy,
+                service=e.service,
+                noise=e.noise,
+                scenario=e.evaluated_scenarios[name],
                 n_rollouts=evaluator.rollouts,
                 seed=evaluator.seed,
-            )
-            diffs += sign * weight * outcomes.rolled_back
+            ).rolled_back.astype(np.int64)
+            for e in experiments
+        ]
+        diffs += weight * (rolled[0] - rolled[1])
     n = diffs.shape[0]
     return float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
