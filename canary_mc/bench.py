@@ -19,7 +19,7 @@ import numpy as np
 
 from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.noise.draws import draw_gaussian
-from canary_mc.engine.rules.kernels import rollout_outcomes
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import (
     chunk_ranges,
     default_chunk_rollouts,

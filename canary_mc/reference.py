@@ -34,6 +34,20 @@ class ReferenceOutcome:
     steps_run: int
 
 
+_CHECKS: dict[int, tuple[Policy, tuple[MetricCheck, ...]]] = {}
+
+
+def checks_of(policy: Policy) -> tuple[MetricCheck, ...]:
+    """``policy.checks``, resolved once per policy object (the benchmark calls the
+    reference once per rollout; resolving exact limits each time would slow it down)."""
+    cached = _CHECKS.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        if len(_CHECKS) > 64:
+            _CHECKS.clear()
+        cached = _CHECKS[id(policy)] = (policy, policy.checks)
+    return cached[1]
+
+
 def onset_stage_index(policy: Policy, scenario: Scenario) -> int:
     """The 0-based stage at whose start the scenario's fault begins."""
     if scenario.onset_stage is None:
@@ -104,7 +118,7 @@ def reference_rollout(
     metrics are checked in the policy's order; the first failing one is the reason.
     """
     onset_stage = onset_stage_index(policy, scenario)
-    checks = policy.checks
+    checks = checks_of(policy)
     step = 0
     onset_step = None
     for stage_index, stage in enumerate(policy.stages):
@@ -219,7 +233,11 @@ def reference_counts_rollout(
     def latencies(stat: str, step: int, n_canary: int, n_baseline: int, present: bool, k: int):
         suffix = "" if stat == noise.latency_metric else f":{stat}"
         z = draws[f"canary_latency_z{suffix}"][step]
-        baseline = metric(draws[f"baseline_latency_z{suffix}"][step], n_baseline, sigma, stat)
+        baseline = (  # no baseline requests: no baseline latency (an absolute check needs none)
+            metric(draws[f"baseline_latency_z{suffix}"][step], n_baseline, sigma, stat)
+            if n_baseline > 0
+            else math.nan
+        )
         if not present:
             return metric(z, n_canary, sigma, stat), baseline
         shift = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
@@ -232,7 +250,7 @@ def reference_counts_rollout(
             scenario.latency_factor * metric(z, n_canary, sigma, stat) + shift, 0.0
         ), baseline
 
-    checks = policy.checks
+    checks = checks_of(policy)
     step = 0
     served = 0
     excess = 0

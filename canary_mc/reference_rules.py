@@ -26,6 +26,7 @@ from canary_mc.model.rules import (
 )
 from canary_mc.reference import (
     ReferenceOutcome,
+    checks_of,
     fails_limits,
     gaussian_effects,
     gaussian_value,
@@ -56,7 +57,7 @@ def reference_rule_rollout(
         return reference_rollout(
             policy, service, noise, scenario, error_z, latency_z, presence_u, gauge_z
         )
-    checks = policy.checks
+    checks = checks_of(policy)
     if getattr(rule, "alpha_split", "per_metric") == "shared" and len(checks) > 1:
         # Bonferroni: each metric at alpha / N.
         rule = rule.model_copy(update={"alpha": rule.alpha / len(checks)})
@@ -128,7 +129,7 @@ def _rolled_back(step: int, stage: int, reason: str) -> ReferenceOutcome:
 def _failure_limit(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
-    names = [c.name for c in policy.checks]
+    names = [c.name for c in checks_of(policy)]
     failures = dict.fromkeys(names, 0)
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
@@ -153,7 +154,7 @@ def _sum_test(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
     looks = 0
-    names = [c.name for c in policy.checks]
+    names = [c.name for c in checks_of(policy)]
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
@@ -206,7 +207,7 @@ def _cumulative_checks(rule, policy, onset_stage, observe) -> ReferenceOutcome:
 def _sprt(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
-    checks = policy.checks
+    checks = checks_of(policy)
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step

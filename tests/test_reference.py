@@ -12,7 +12,8 @@ from strategies import faults, noises, policies, scenarios, services
 from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_policy, plan_world
 from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.rules.kernels import decide_threshold, observe, rollout_outcomes
+from canary_mc.engine.rules.kernels import decide_threshold, observe
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.reference import reference_rollout
 

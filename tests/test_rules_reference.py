@@ -11,7 +11,7 @@ from strategies import faults, noises, policies, scenarios, services
 from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_policy, plan_world
 from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.rules.kernels import rollout_outcomes
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.model import Policy
 from canary_mc.model.rules import (
     CumulativeChecksRule,

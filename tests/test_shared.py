@@ -115,7 +115,7 @@ def test_fused_tally_equals_tallying_each_rollouts_outcome(
     )
     chunk = data.draw(st.sampled_from([None, 1, 5000]))
     tallies = tally_experiment(experiment, chunk_rollouts=chunk)
-    assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages))
+    assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages), len(policy.checks))
 
 
 @settings(max_examples=40)

@@ -61,7 +61,7 @@ def test_stopping_rule_keeps_95_percent_coverage(p):
         draws = rng.random(looks[-1]) < p
         counts = np.cumsum(draws)
 
-        def width(n: int) -> float:
+        def width(n: int, counts: np.ndarray = counts) -> float:
             lo, hi = wilson_interval(int(counts[n - 1]), n, confidence)
             return float(hi - lo) / 2
 
@@ -230,7 +230,7 @@ def test_several_knobs_beat_or_match_single_scale_with_paired_interval(tmp_path)
     )
     result = run.result
     assert result.best.estimate.false_alarm.hi <= 0.02 + 0.01  # fresh rollouts: near budget
-    gain, lo, hi = result.improvement
+    _, lo, _ = result.improvement
     assert lo > 0
     values = result.best.values
     assert values["policy.stages.a.error_threshold"] > values["policy.stages.b.error_threshold"]

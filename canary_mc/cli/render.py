@@ -158,24 +158,36 @@ def trace_table(trace: Trace) -> Table:
         ),
         title_justify="left",
     )
-    for column in (
-        "step", "stage", "traffic", "phase", "canary err", "Δ err / limit",
-        "canary lat", "Δ lat / limit", "verdict",
-    ):  # fmt: skip
+    first = trace.snapshots[0]
+    timed = first.minute is not None
+    checks = (
+        [escape(f"{name} / limits") for name, *_ in first.metrics]
+        if first.metrics
+        else ["canary err", "Δ err / limit", "canary lat", "Δ lat / limit"]
+    )
+    for column in ("step", *(["minute"] if timed else []), "stage", "traffic", "phase",
+                   *checks, "verdict"):  # fmt: skip
         table.add_column(
             column, justify="left" if column in ("stage", "phase", "verdict") else "right"
         )
     for s in trace.snapshots:
+        if s.metrics:
+            readings = [_reading(value, high, low) for _, value, high, low in s.metrics]
+        else:
+            readings = [
+                f"{s.canary_error_rate:.4f}",
+                f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
+                f"{s.canary_latency_ms:.1f} ms",
+                f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
+            ]
         table.add_row(
             str(s.step),
+            *([f"{s.minute:g}"] if timed else []),
             escape(s.stage),
             f"{s.traffic_pct:g}%",
             s.phase.value,
-            f"{s.canary_error_rate:.4f}",
-            f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
-            f"{s.canary_latency_ms:.1f} ms",
-            f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
-            s.verdict if s.verdict == "pass" else f"[bold red]{s.verdict}[/]",
+            *readings,
+            s.verdict if s.verdict == "pass" else f"[bold red]{escape(s.verdict)}[/]",
         )
     outcome = f"{trace.phase.value}: {trace.stages_completed}/{trace.total_stages} stages completed"
     if trace.rollback_reason:
@@ -183,6 +195,12 @@ def trace_table(trace: Trace) -> Table:
     table.caption = outcome
     table.caption_justify = "left"
     return table
+
+
+def _reading(value: float, high: float | None, low: float | None) -> str:
+    """A metric's compared value beside its limits: ``98.7 / [99, -]``."""
+    bounds = f"[{'-' if low is None else f'{low:g}'}, {'-' if high is None else f'{high:g}'}]"
+    return escape(f"{value:.4g} / {bounds}")
 
 
 def bench_table(result: EngineVsReference) -> Table:

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from canary_mc.errors import ConfigError, ExperimentFileError, Problem
+from canary_mc.io.grid import GridPoint, PathError, assign, expand, resolve_path
 from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_located_yaml, spelled
 from canary_mc.model import Experiment
 from canary_mc.model.caveats import experiment_caveats
@@ -29,7 +30,6 @@ from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
 from canary_mc.model.rules import RULE_KINDS
 from canary_mc.model.sweep import AXIS_TAGS, Sweep, axis_values
-from canary_mc.sweep.grid import GridPoint, PathError, assign, expand, resolve_path
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -208,7 +208,7 @@ class SweepFile:
         ------
         ConfigError
             When ``path`` names no parameter of the file (see
-            :func:`~canary_mc.sweep.grid.resolve_path`).
+            :func:`~canary_mc.io.grid.resolve_path`).
         """
         node: Any = self._document
         for part in self._loc(path):
@@ -244,7 +244,7 @@ class SweepFile:
             raise ConfigError(f"{self.path}: with {settings}: {details}") from None
 
     def loc(self, path: str) -> Loc:
-        """Where a sweep path points in the file (:func:`~canary_mc.sweep.grid.resolve_path`)."""
+        """Where a sweep path points in the file (:func:`~canary_mc.io.grid.resolve_path`)."""
         return self._loc(path)
 
     def _loc(self, path: str) -> Loc:
@@ -420,8 +420,14 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
         and noise.get("model") == "counts"
         and isinstance(service, dict)
         and "requests_per_step" not in service
+        and "requests_per_second" not in service
     ):
-        found.append((("service", "requests_per_step"), "required by noise.model: counts"))
+        found.append(
+            (
+                ("service", "requests_per_step"),
+                "required by noise.model: counts (or requests_per_second)",
+            )
+        )
     policy = document.get("policy")
     stages = policy.get("stages") if isinstance(policy, dict) else None
     if not isinstance(stages, list):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from canary_mc.sweep.grid import Loc
+from canary_mc.io.grid import Loc
 
 
 def tuned_text(text: str, values: Mapping[Loc, Any], provenance: Sequence[str]) -> str:
@@ -25,7 +25,7 @@ def tuned_text(text: str, values: Mapping[Loc, Any], provenance: Sequence[str]) 
     text : str
         The experiment file as written (already validated).
     values : mapping of location to scalar
-        From :func:`canary_mc.sweep.grid.resolve_path`.
+        From :func:`canary_mc.io.grid.resolve_path`.
     provenance : sequence of str
         One comment line each (without ``#``).
     """

@@ -7,7 +7,7 @@ from typing import Any
 
 from canary_mc import __version__
 from canary_mc.io.experiment_file import SweepFile
-from canary_mc.sweep.grid import Loc
+from canary_mc.io.grid import Loc
 from canary_mc.tune.search import TuneResult
 
 

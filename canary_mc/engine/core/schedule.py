@@ -50,14 +50,39 @@ class MetricLimits:
     min_exact: tuple[Fraction | None, ...]
     stage_max: np.ndarray
     stage_min: np.ndarray
+    has_max: bool = True
+    has_min: bool = False
+    unclamped: bool = False
 
-    @property
-    def has_max(self) -> bool:
-        return any(x is not None for x in self.max_exact)
+    @classmethod
+    def of(cls, check: MetricCheck, durations: list[int]) -> MetricLimits:
+        """A metric's limits laid out over stages of ``durations`` steps."""
 
-    @property
-    def has_min(self) -> bool:
-        return any(x is not None for x in self.min_exact)
+        def per_step(values: tuple) -> tuple:
+            return tuple(v for v, d in zip(values, durations, strict=True) for _ in range(d))
+
+        stage_max = np.array([np.inf if v is None else v for v in check.max])
+        stage_min = np.array([-np.inf if v is None else v for v in check.min])
+        has_min = any(v is not None for v in check.min)
+        return cls(
+            check=check,
+            max=np.repeat(stage_max, durations),
+            min=np.repeat(stage_min, durations),
+            max_exact=per_step(check.max_exact),
+            min_exact=per_step(check.min_exact),
+            stage_max=stage_max,
+            stage_min=stage_min,
+            has_max=any(v is not None for v in check.max),
+            has_min=has_min,
+            # A delta limit >= 0 on the error rate or latency decides alike on clamped
+            # and unclamped deltas (see engine.rules.kernels.observe).
+            unclamped=(
+                check.compare == "delta"
+                and check.kind in ("error_rate", "latency")
+                and not has_min
+                and bool(np.all(stage_max >= 0))
+            ),
+        )
 
     def fails(self, value: np.ndarray, stage: np.ndarray | None = None) -> np.ndarray:
         """``value > max | value < min`` (strict; NaN never fails), per step (``value`` of
@@ -65,12 +90,11 @@ class MetricLimits:
         stage's limits."""
         hi = self.max if stage is None else self.stage_max[stage]
         lo = self.min if stage is None else self.stage_min[stage]
-        with np.errstate(invalid="ignore"):
-            if self.has_max and self.has_min:
-                return (value > hi) | (value < lo)
-            if self.has_min:
-                return value < lo
-            return value > hi
+        if self.has_max and self.has_min:
+            return (value > hi) | (value < lo)
+        if self.has_min:
+            return value < lo
+        return value > hi
 
 
 @dataclass(frozen=True)
@@ -257,22 +281,8 @@ def plan_policy(policy: Policy) -> PolicyPlan:
     def per_stage(values: list[float]) -> np.ndarray:
         return np.repeat(np.asarray(values, dtype=np.float64), durations)
 
-    def per_step(values: tuple) -> tuple:
-        return tuple(v for v, d in zip(values, durations, strict=True) for _ in range(d))
-
     checks = policy.checks
-    metrics = tuple(
-        MetricLimits(
-            check=check,
-            max=per_stage([np.inf if v is None else v for v in check.max]),
-            min=per_stage([-np.inf if v is None else v for v in check.min]),
-            max_exact=per_step(check.max_exact),
-            min_exact=per_step(check.min_exact),
-            stage_max=np.array([np.inf if v is None else v for v in check.max]),
-            stage_min=np.array([-np.inf if v is None else v for v in check.min]),
-        )
-        for check in checks
-    )
+    metrics = tuple(MetricLimits.of(check, durations) for check in checks)
     shorthand = policy.metrics is None
     return PolicyPlan(
         stage_index=stage_index,

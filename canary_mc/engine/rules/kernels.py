@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
-from canary_mc.engine.core.schedule import MetricLimits, PolicyPlan, WorldPlan
+from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
 from canary_mc.engine.noise.draws import GaussianDraws
 from canary_mc.model.metrics import MetricCheck
 
@@ -115,17 +115,6 @@ def signal_of_check(
     return (delta, *signal_params(world, check))
 
 
-def clamp_free(limits: MetricLimits) -> bool:
-    """Can this metric be decided on unclamped deltas (see :func:`observe`)?"""
-    check = limits.check
-    return (
-        check.compare == "delta"
-        and check.kind in ("error_rate", "latency")
-        and not limits.has_min
-        and bool(np.all(limits.max >= 0))
-    )
-
-
 def metric_value(delta: np.ndarray, base: float, check: MetricCheck, *, clamp: bool) -> np.ndarray:
     """What a metric compares with its limits, from its signal's observed delta.
 
@@ -172,7 +161,7 @@ def metric_fails(obs: Observations, world: WorldPlan, policy: PolicyPlan) -> lis
     fails = []
     for limits in policy.metrics:
         delta, base, _ = signal_of_check(obs, world, limits.check)
-        clamp = obs.clamped is False and not clamp_free(limits)
+        clamp = not (obs.clamped or limits.unclamped)
         fails.append(limits.fails(metric_value(delta, base, limits.check, clamp=clamp)))
     return fails
 
@@ -213,35 +202,31 @@ def threshold_first_failures(
         Rollouts whose first failure is at each step, by the first metric failing there.
     """
     observed = observe(draws, world, clamp=False)
-    metric_fails_ = metric_fails(observed, world, policy)
-    fails = metric_fails_[0].copy()
-    for more in metric_fails_[1:]:
+    by_metric = metric_fails(observed, world, policy)
+    n_metrics = len(by_metric)
+    # OR into the last metric's own array (fresh from its comparison, not read again).
+    fails = by_metric[-1]
+    for more in by_metric[:-1]:
         fails |= more
     first = fails.argmax(axis=1)
     rows = np.arange(first.shape[0])
     hit = fails[rows, first]
     n_steps = fails.shape[1]
-    reason = np.zeros(first.shape, dtype=np.intp)
-    undecided = np.ones(first.shape, dtype=bool)
-    for m, metric in enumerate(metric_fails_[:-1]):
-        at_first = metric[rows, first]
-        reason[undecided & at_first] = m
-        undecided &= ~at_first
-    reason[undecided] = len(metric_fails_) - 1
-    cells = first[hit] + n_steps * reason[hit]
-    n_metrics = len(metric_fails_)
+    cells = first[hit]
+    if n_metrics > 1:
+        # The reason is the first metric failing at the first failing step: the number
+        # of metrics before it that do not fail there.
+        not_yet = ~by_metric[0][rows, first]
+        reason = not_yet.astype(np.intp)
+        for m in range(1, n_metrics - 1):
+            not_yet &= ~by_metric[m][rows, first]
+            reason += not_yet
+        cells = cells + n_steps * reason[hit]
     return np.bincount(cells, minlength=n_metrics * n_steps).reshape(n_metrics, n_steps)
 
 
-def rollout_outcomes(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
-    """The engine's kernel: draws of shape ``(n_rollouts, policy.max_steps)`` to outcomes.
-
-    For the ``threshold`` rule, identical to ``decide_threshold(observe(draws, world),
-    world, policy)``; it skips the clamp where it cannot change a decision (see
-    :func:`observe`). Other rules are looked up in :mod:`canary_mc.engine.rules.registry`.
-    """
-    if policy.rule.kind != "threshold":
-        from canary_mc.engine.rules.rules_gaussian import decide_rule  # builds on this module
-
-        return decide_rule(draws, world, policy)
+def gaussian_threshold(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """The ``threshold`` rule on draws of shape ``(n_rollouts, n_steps)``: identical to
+    ``decide_threshold(observe(draws, world), world, policy)``; it skips the clamp where
+    it cannot change a decision (see :func:`observe`)."""
     return decide_threshold(observe(draws, world, clamp=False), world, policy)

@@ -47,7 +47,6 @@ from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.model import Policy, Scenario, Service
 from canary_mc.model.metrics import QUANTILE_LEVELS, MetricCheck
 from canary_mc.model.rules import (
-    FailureLimitRule,
     MsprtRule,
     ThresholdRule,
     ZTestRule,
@@ -84,41 +83,44 @@ def latency_metric_variance(requests: np.ndarray, world: CountsWorldPlan) -> np.
 # --- fixed schedule ----------------------------------------------------------------------
 
 
-def decide_counts_fixed(
+def counts_failure_limit(
     obs: CountsObservations, world: CountsWorldPlan, policy: PolicyPlan
 ) -> Outcomes:
-    """Outcomes of ``failure_limit``, ``ztest`` or ``msprt`` on counts observations.
-
-    Each metric is judged alone (its own failure count, its own test) and the first
-    step where any metric fires decides. Under the statistical rules a step where a
-    metric has no data (a side served nothing) adds nothing to its statistic and is not
-    one of its looks.
+    """``failure_limit`` on counts: each metric's own failure count (exact checks).
 
     Parameters
     ----------
     obs : CountsObservations
         Arrays of shape ``(n_rollouts, n_steps)``.
-    world : CountsWorldPlan
-    policy : PolicyPlan
 
     Returns
     -------
     Outcomes
         Arrays of shape ``(n_rollouts,)``.
     """
-    rule = policy.rule
-    if isinstance(rule, FailureLimitRule):
-        failed, no_data = counts_fails(obs, world, policy)
-        fires = [failure_counts(f, rule, policy) for f in failed]
-    elif isinstance(rule, ZTestRule | MsprtRule):
-        fires, no_data = [], None
-        for limits in policy.metrics:
-            fire, has = metric_sum_fires(obs, world, limits.check, rule, policy)
-            fires.append(fire)
-            if policy.no_data == "fail":
-                no_data = ~has if no_data is None else (no_data | ~has)
-    else:
-        raise ValueError(f"policy.rule: no counts kernel for kind {rule.kind!r}")
+    failed, no_data = counts_fails(obs, world, policy)
+    fires = [failure_counts(f, policy.rule, policy) for f in failed]
+    return first_coded_failure(metric_codes(fires, no_data), policy)
+
+
+def counts_sum_test(
+    obs: CountsObservations, world: CountsWorldPlan, policy: PolicyPlan
+) -> Outcomes:
+    """``ztest`` or ``msprt`` on counts: each metric tested alone; the first step where
+    any fires decides. A step where a metric has no data (a side served nothing) adds
+    nothing to its statistic and is not one of its looks.
+
+    Returns
+    -------
+    Outcomes
+        Arrays of shape ``(n_rollouts,)``.
+    """
+    fires, no_data = [], None
+    for limits in policy.metrics:
+        fire, has = metric_sum_fires(obs, world, limits.check, policy.rule, policy)
+        fires.append(fire)
+        if policy.no_data == "fail":
+            no_data = ~has if no_data is None else (no_data | ~has)
     return first_coded_failure(metric_codes(fires, no_data), policy)
 
 
@@ -202,7 +204,7 @@ def counts_z(
         inv = 1.0 / nc + 1.0 / nb
         z = (ec / nc - eb / nb) / np.sqrt(pooled * (1.0 - pooled) * inv)
         r = np.zeros_like(z)
-        if isinstance(rule, MsprtRule):
+        if rule.kind == "msprt":
             step_inv = 1.0 / obs.canary_requests[0, a:b] + 1.0 / obs.baseline_requests[0, a:b]
             finite = np.isfinite(step_inv)
             ref = step_inv[finite.argmax()] if finite.any() else np.inf
@@ -233,7 +235,7 @@ def latency_z(
     with np.errstate(divide="ignore", invalid="ignore"):
         z = s / np.sqrt(v)
         r = np.zeros(v.shape)
-        if isinstance(rule, MsprtRule) and have.any():
+        if rule.kind == "msprt" and have.any():
             r = rule.tau * rule.tau * k * k * variance[have.argmax()] / v
     z = np.where(v > 0, z, np.nan)
     return z, np.broadcast_to(r, z.shape)
@@ -249,7 +251,7 @@ def _sum_fires(
     tested against ``c_k`` of ``sum(have)`` looks; the others never fire.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        if isinstance(rule, ZTestRule):
+        if rule.kind == "ztest":
             n_looks = int(have.sum())
             if n_looks == 0:
                 return np.zeros(z.shape, dtype=bool)
@@ -635,14 +637,12 @@ def _binomial_llr_terms(p0: float, change: float) -> tuple[float, float]:
 
 def _stage_slice(limits: MetricLimits, k: int) -> MetricLimits:
     """A metric's limits at stage ``k``, as a one-step plan."""
-    return MetricLimits(
-        check=limits.check,
+    return replace(
+        limits,
         max=limits.stage_max[k : k + 1],
         min=limits.stage_min[k : k + 1],
         max_exact=(limits.check.max_exact[k],),
         min_exact=(limits.check.min_exact[k],),
-        stage_max=limits.stage_max,
-        stage_min=limits.stage_min,
     )
 
 

@@ -37,7 +37,6 @@ from canary_mc.engine.rules.kernels import (
     signal_params,
 )
 from canary_mc.model.rules import (
-    FailureLimitRule,
     MsprtRule,
     SprtRule,
     ZTestRule,
@@ -86,15 +85,15 @@ def sprt_bounds(
 # --- dispatch ------------------------------------------------------------------------------
 
 
-def decide_rule(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
-    """Outcomes of ``policy.rule`` (any rule but ``threshold``) on Gaussian draws.
+def gaussian_held(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """``cumulative_checks`` or ``sprt`` on Gaussian draws of shape
+    ``(n_rollouts, policy.max_steps)``: the held-schedule engine with this model's observer."""
+    observer = GaussianHeldObserver(draws, world, policy)
+    return run_held(policy, HeldFault.of_plans(world, policy), draws.n_rollouts, observer)
 
-    Parameters
-    ----------
-    draws : GaussianDraws
-        Arrays of shape ``(n_rollouts, policy.max_steps)``.
-    world : WorldPlan
-    policy : PolicyPlan
+
+def gaussian_failure_limit(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """``failure_limit`` (Argo Rollouts): each metric's own failure count.
 
     Returns
     -------
@@ -102,21 +101,28 @@ def decide_rule(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> O
         Arrays of shape ``(n_rollouts,)``.
     """
     rule = policy.rule
-    if rule.kind in ("cumulative_checks", "sprt"):
-        observer = GaussianHeldObserver(draws, world, policy)
-        return run_held(policy, HeldFault.of_plans(world, policy), draws.n_rollouts, observer)
     obs = observe(draws, world)
-    if isinstance(rule, FailureLimitRule):
-        fires = [failure_counts(f, rule, policy) for f in metric_fails(obs, world, policy)]
-    elif isinstance(rule, ZTestRule | MsprtRule):
-        bounds = ztest_bounds if isinstance(rule, ZTestRule) else msprt_bounds
-        fires = []
-        for limits in policy.metrics:
-            delta, _, sigma = signal_of_check(obs, world, limits.check)
-            sign = stat_sign(limits.check)
-            fires.append(_sum_test(delta if sign > 0 else -delta, sigma, rule, bounds, policy))
-    else:
-        raise ValueError(f"policy.rule: no kernel for kind {rule.kind!r}")
+    fires = [failure_counts(f, rule, policy) for f in metric_fails(obs, world, policy)]
+    return first_coded_failure(metric_codes(fires), policy)
+
+
+def gaussian_sum_test(draws: GaussianDraws, world: WorldPlan, policy: PolicyPlan) -> Outcomes:
+    """``ztest`` or ``msprt``: each metric's running sum of deltas (in its bad direction)
+    against the rule's per-look boundaries.
+
+    Returns
+    -------
+    Outcomes
+        Arrays of shape ``(n_rollouts,)``.
+    """
+    rule = policy.rule
+    bounds = ztest_bounds if rule.kind == "ztest" else msprt_bounds
+    obs = observe(draws, world)
+    fires = []
+    for limits in policy.metrics:
+        delta, _, sigma = signal_of_check(obs, world, limits.check)
+        sign = stat_sign(limits.check)
+        fires.append(_sum_test(delta if sign > 0 else -delta, sigma, rule, bounds, policy))
     return first_coded_failure(metric_codes(fires), policy)
 
 
@@ -132,9 +138,7 @@ def _sum_test(
         running = np.cumsum(delta[:, a:b], axis=1)
         limit = sigma * np.asarray(bounds(rule, b - a))
         fire[:, a:b] = (
-            (running > limit)
-            if isinstance(rule, ZTestRule)
-            else ((running > 0) & (running >= limit))
+            (running > limit) if rule.kind == "ztest" else ((running > 0) & (running >= limit))
         )
     return fire
 
