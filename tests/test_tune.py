@@ -272,3 +272,29 @@ def test_calibrated_ztest_size_is_alpha_on_a_counts_plan():
         update={"policy": experiment.policy.model_copy(update={"rule": rule})}
     )
     assert abs(run_experiment(pocock).false_alarm.rate - 0.05) > 4 * se
+
+
+# --- the recommendation's pick (item 5) ---------------------------------------------------
+
+
+def _option(label, fa, hi, det):
+    from canary_mc.tune.pick import Option
+
+    return Option(label, fa, fa / 2, hi, {"a": (det, det - 0.01, det + 0.01), "b": (1 - det, 0, 1)})
+
+
+def test_pick_spends_the_budget_and_flags_the_grids_edges():
+    from canary_mc.tune.pick import pick_setting
+
+    grid = [_option("x1", 0.001, 0.002, 0.2), _option("x2", 0.008, 0.0095, 0.5)]
+    pick = pick_setting(grid, budget=0.01)
+    assert pick.chosen.label == "x2" and pick.edge == "loose"
+    assert "looser" in pick.advice()
+    grid.append(_option("x3", 0.02, 0.03, 0.9))
+    pick = pick_setting(grid, budget=0.01)
+    assert pick.chosen.label == "x2" and pick.edge is None and pick.advice() is None
+    none = pick_setting(grid, budget=0.001)
+    assert none.chosen is None and none.closest.label == "x1" and none.edge == "strict"
+    # Weights: b is best detected by the strictest setting.
+    weighted = pick_setting(grid, budget=0.01, weights={"b": 1.0})
+    assert weighted.chosen.label == "x1" and weighted.objective == pytest.approx(0.8)

@@ -282,9 +282,14 @@ def sweep(
         bool, typer.Option("--no-plots", help="Skip the plots and report.md.")
     ] = False,
     target: Annotated[
-        float,
-        typer.Option("--target", help="Target false-alarm rate of the report, as a fraction."),
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            "--target",
+            help="Target false-alarm rate of the report, as a fraction "
+            "(default: the file's report.false_alarm_target, else 0.01).",
+            show_default=False,
+        ),
+    ] = None,
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
     ] = None,
@@ -296,7 +301,7 @@ def sweep(
     """
     workers = default_workers() if workers is None else workers
     with user_errors():
-        if not no_plots and not 0 < target < 1:
+        if not no_plots and target is not None and not 0 < target < 1:
             raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
         plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
         names = [plan.name for plan in plans]
@@ -320,7 +325,7 @@ def _run_plans(
     chunk_rollouts: int | None,
     quiet: bool,
     no_plots: bool,
-    target: float,
+    target: float | None,
 ) -> None:
     """Run the validated plans one after the other on one executor, then their reports."""
     from canary_mc.sweep.runner import run_sweep
@@ -348,7 +353,10 @@ def _run_plans(
         if not no_plots:
             from canary_mc.report import build_report  # matplotlib loads only here
 
-            written = build_report(result.directory, target=target)
+            # The file may name its own target (rules.yaml is calibrated to 5%).
+            own = plan.base.report.false_alarm_target
+            chosen = target if target is not None else (own if own is not None else 0.01)
+            written = build_report(result.directory, target=chosen)
             report = next((p for p in written if p.suffix == ".md"), None)
             typer.echo(f"{plan.name}: {len(written) - 1} plot(s) and {report}")
 

@@ -40,6 +40,7 @@ from canary_mc.stats.estimate import ExperimentEstimate, Rate
 from canary_mc.stats.intervals import CONFIDENCE
 from canary_mc.stats.tally import Tally
 from canary_mc.tune.knobs import Knob
+from canary_mc.tune.pick import Option, pick_setting
 
 GRID_POINTS = 9
 """Candidates per grid (both ends included)."""
@@ -380,8 +381,7 @@ def tune(
                 f"{continuous[0].path}: the budget is met at the loosest end of the range "
                 f"({crossing.value:g}); extend the range that way (PATH=LO:HI)"
             )
-    ok = [c for c in candidates if c.estimate.false_alarm.hi <= budget]
-    best = max(ok, key=lambda c: c.objective) if ok else None
+    best = _pick(candidates, budget, objective)
     if continuous and best is not None and best.crossing is not None and curve_points > 1:
         candidates = _curve(evaluator, continuous[0], best, objective, curve_points) + [
             c for c in candidates if c is not best
@@ -408,6 +408,28 @@ def tune(
         evaluations=evaluator.evaluations,
         notes=notes,
     )
+
+
+def _pick(candidates: list[Candidate], budget: float, objective: Objective) -> Candidate | None:
+    """The best candidate within budget, by the rule the sweep report shares
+    (:func:`canary_mc.tune.pick.pick_setting` with the objective's weights)."""
+    if not candidates:
+        return None
+    options = [
+        Option(
+            str(i),
+            c.estimate.false_alarm.rate,
+            c.estimate.false_alarm.lo,
+            c.estimate.false_alarm.hi,
+            {
+                s.scenario: (s.rollback.rate, s.rollback.lo, s.rollback.hi)
+                for s in c.estimate.scenarios
+            },
+        )
+        for i, c in enumerate(candidates)
+    ]
+    pick = pick_setting(options, budget=budget, weights=objective.weights)
+    return None if pick.chosen is None else candidates[int(pick.chosen.label)]
 
 
 def _curve(
