@@ -370,6 +370,8 @@ def tune_one_knob(path: str, *, precision: float, max_rollouts: int) -> Figure:
         )
 
     ours = _best_of(1, tune)
+    if found[-1].best is None:
+        raise ValueError("tune_one_knob: the budget was not met; no figure")
     tuned = sweep_file.with_values(found[-1].best.values)
     baseline = _best_of(
         1, lambda: run_to_precision(tuned, precision=precision, max_rollouts=max_rollouts)
@@ -521,7 +523,9 @@ def run_benchmarks(
         shared_paths(seed, rollouts=1_000_000 // scale, repeats=repeats),
         peak_memory(seed_path, rollouts=10_000_000 // scale),
         parallel_speedup(seed, rollouts=400_000 // scale),
-        tune_one_knob(seed_path, precision=0.001 * (10 if quick else 1), max_rollouts=1_000_000),
+        tune_one_knob(
+            seed_path, precision=0.001 * (10 if quick else 1), max_rollouts=4_000_000 // scale
+        ),
         tune_stage_vector(seed_path, rollouts=100_000 // scale),
     )
     return reference, BenchReport(figures=figures, machine=machine_info())

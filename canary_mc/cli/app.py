@@ -390,6 +390,15 @@ def _plan_all(
             problems += exc.problems
     if problems:
         raise ExperimentFileError(problems)
+    from canary_mc.tune.calibrate import needs_calibration
+
+    for plan in plans:
+        if any(needs_calibration(experiment) for _, _, experiment in plan.points):
+            raise ConfigError(
+                f"{plan.sweep_file.path}: policy.rule.correction: calibrated: sweep does not "
+                "calibrate each point; set policy.rule.critical_value (printed by "
+                "`canary-mc run`) or tune it with `canary-mc tune`"
+            )
     return plans
 
 

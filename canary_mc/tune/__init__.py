@@ -128,8 +128,13 @@ def tune_file(
     looks = look_schedule(cap)
     confidence = look_confidence(len(looks))
 
-    def tune_at(n: int) -> TuneResult:
+    def tune_at(
+        n: int, previous: TuneResult | None = None, probe: Evaluator | None = None
+    ) -> TuneResult:
+        crossing = None if previous is None or previous.best is None else previous.best.crossing
         return tune(
+            evaluator=probe,
+            hint=None if crossing is None else crossing.interval,
             build=build,
             knobs=knobs,
             current=current,
@@ -150,11 +155,11 @@ def tune_file(
     for n in looks[1:]:
         if width is not None and width <= precision:
             break
-        if result.best is not None:
-            probe = Evaluator(build, rollouts=n, seed=seed, confidence=confidence)
+        probe = Evaluator(build, rollouts=n, seed=seed, confidence=confidence)
+        if result.best is not None and n != looks[-1]:
             if widest_half_width(probe.estimate(result.best.values)) > precision:
                 continue
-        result = tune_at(n)
+        result = tune_at(n, result, probe)
         width = None if result.best is None else _widest(result)
     reached = width is not None and width <= precision
     return TunedRun(result, precision, width, reached, looks)

@@ -43,10 +43,20 @@ from canary_mc.tune.knobs import Knob
 from canary_mc.tune.pick import Option, pick_setting
 
 GRID_POINTS = 9
-"""Candidates per grid (both ends included)."""
+"""Candidates per grid (both ends included) when each candidate is its own simulation."""
 
 ROUNDS = 4
 """Grid refinements: the bracket shrinks by ``GRID_POINTS - 1`` each round."""
+
+SHARED_GRID_POINTS = 97
+"""Candidates per grid on shared paths, where a candidate costs almost nothing."""
+
+SHARED_ROUNDS = 2
+"""Grid refinements on shared paths (a bracket of 1/96^2 of the range)."""
+
+HINT_DENSITY = 8
+"""Around an earlier look's crossings, a grid this many times denser goes in the first
+shared-path batch, so that one pass usually settles both crossings."""
 
 CONFIRMATION_STREAM = "tune/confirmation/v1"
 """Names the rollouts on which a several-knob result is confirmed (independent of the
@@ -89,6 +99,7 @@ class Evaluator:
         self.seed = seed
         self.confidence = confidence
         self.evaluations = 0
+        self._estimates: dict[tuple, ExperimentEstimate] = {}
 
     def experiment(self, values: Values, *, healthy_only: bool = False) -> Experiment:
         experiment = self.build(values).model_copy(
@@ -113,6 +124,11 @@ class Evaluator:
                 return shared
         return [tally_experiment(e) for e in experiments]
 
+    def shares_paths(self, candidates: Sequence[Values]) -> bool:
+        """Whether these settings are decided together on shared paths."""
+        keys = {shared_key(self.experiment(v, healthy_only=True)) for v in candidates}
+        return None not in keys and len(keys) == 1
+
     def false_alarms(self, candidates: Sequence[Values]) -> list[Rate]:
         out = []
         for tallies in self.tallies(candidates, healthy_only=True):
@@ -121,9 +137,15 @@ class Evaluator:
         return out
 
     def estimate(self, values: Values) -> ExperimentEstimate:
-        experiment = self.experiment(values)
-        tallies = self.tallies([values], healthy_only=False)[0]
-        return estimate_experiment(experiment, tallies, confidence=self.confidence)
+        """Every scenario's estimate of one setting (kept: asked again, not re-run)."""
+        key = tuple(sorted(values.items()))
+        if key not in self._estimates:
+            experiment = self.experiment(values)
+            tallies = self.tallies([values], healthy_only=False)[0]
+            self._estimates[key] = estimate_experiment(
+                experiment, tallies, confidence=self.confidence
+            )
+        return self._estimates[key]
 
     def sibling(self, build: Callable[[Values], Experiment], seed: int | None = None) -> Evaluator:
         """An evaluator of another family of settings on the same rollouts and level."""
@@ -210,9 +232,20 @@ class Crossing:
 
 
 def find_crossing(
-    evaluator: Evaluator, knob: Knob, budget: float, fixed: Values | None = None
+    evaluator: Evaluator,
+    knob: Knob,
+    budget: float,
+    fixed: Values | None = None,
+    hint: tuple[float, float] | None = None,
 ) -> Crossing:
-    """Tune one continuous knob to the budget (module docstring), others at ``fixed``."""
+    """Tune one continuous knob to the budget (module docstring), others at ``fixed``.
+
+    ``hint``: knob values where the crossings were found on fewer rollouts (an earlier
+    look of an adaptive run); a fine grid around them goes into the first batch, so on
+    shared paths one pass usually settles both crossings. The result does not depend on
+    the hint beyond which grid points were evaluated (the refinement goes on until the
+    brackets are as fine as without it).
+    """
     fixed = dict(fixed or {})
     memo: dict[float, Rate] = {}
 
@@ -224,33 +257,58 @@ def find_crossing(
         return [memo[t] for t in ts]
 
     a, b = knob.to_t(knob.lo), knob.to_t(knob.hi)
-    ends = rates([a, b])
+    shared = evaluator.shares_paths([{**fixed, knob.path: knob.from_t(t)} for t in (a, b)])
+    points, rounds = (SHARED_GRID_POINTS, SHARED_ROUNDS) if shared else (GRID_POINTS, ROUNDS)
+    resolution = abs(b - a) / (points - 1) ** rounds
+    first = [a, b]
+    if hint is not None and shared:
+        h0, h1 = sorted(knob.to_t(v) for v in hint)
+        margin = max(h1 - h0, 0.005 * abs(b - a))
+        lo_w, hi_w = max(min(a, b), h0 - margin), min(max(a, b), h1 + margin)
+        # Settings on shared paths cost little next to a pass: one dense batch.
+        dense = HINT_DENSITY * (points - 1) + 1
+        first += [lo_w + (hi_w - lo_w) * i / (dense - 1) for i in range(dense)]
+    ends = rates(first)[:2]
     # Orient: "loose" is the end with more false alarms (ties: larger values looser).
     loose_is_b = ends[1].rate >= ends[0].rate
-    strict_t, loose_t = (a, b) if loose_is_b else (b, a)
+    loose_t = b if loose_is_b else a
 
-    def last_ok(ok: Callable[[Rate], bool]) -> tuple[float | None, float]:
-        """Refine the bracket between the loosest ok and the strictest not-ok point."""
-        lo, hi = strict_t, loose_t
-        if not ok(rates([lo])[0]):
-            return None, lo
-        if ok(rates([hi])[0]):
-            return hi, hi
-        for _ in range(ROUNDS):
-            grid = [lo + (hi - lo) * i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
-            flags = [ok(r) for r in rates(grid)]
-            i = max(j for j, f in enumerate(flags) if f) if any(flags) else 0
-            lo, hi = grid[i], grid[min(i + 1, GRID_POINTS - 1)]
-        return lo, hi
+    def bracket(ok: Callable[[Rate], bool]) -> tuple[float, float] | None:
+        """Loosest evaluated point that is ok and the next looser one (the same point
+        when the loosest is ok); ``None`` when even the strictest is not ok. On common
+        random numbers the rate is monotone, so "ok" is a prefix of the points."""
+        ts = sorted(memo, key=lambda t: t if loose_is_b else -t)
+        if not ok(memo[ts[0]]):
+            return None
+        i = max(j for j, t in enumerate(ts) if ok(memo[t]))
+        return ts[i], ts[min(i + 1, len(ts) - 1)]
 
-    chosen_t, _ = last_ok(lambda r: r.hi <= budget)
+    def upper_ok(r: Rate) -> bool:
+        return r.hi <= budget
+
+    def lower_ok(r: Rate) -> bool:
+        return r.lo <= budget
+
+    for _ in range(rounds + 1):
+        upper, lower = bracket(upper_ok), bracket(lower_ok)
+        if upper is None or upper[0] == upper[1] == loose_t:
+            break
+        # Refine the span of both crossings at once (one batch: one shared-path pass),
+        # until both brackets are as fine as the rounds make them from the whole range.
+        start, stop = upper[0], (lower or upper)[1]
+        widths = [abs(x[1] - x[0]) for x in (upper, lower) if x is not None]
+        # Finer than a tenth of the knob's own uncertainty adds nothing.
+        if start == stop or max(widths) <= max(2 * resolution, 0.1 * abs(stop - start)):
+            break
+        rates([start + (stop - start) * i / (points - 1) for i in range(points)])
+    upper, lower = bracket(upper_ok), bracket(lower_ok)
     curve = sorted((knob.from_t(t), r) for t, r in memo.items())
-    if chosen_t is None:
+    if upper is None:
         return Crossing(None, None, "strict", None, curve)
-    _, lower_t = last_ok(lambda r: r.lo <= budget)
+    chosen_t = upper[0]
+    lower_t = (lower or upper)[1]
     edge = "loose" if chosen_t == loose_t else None
     ends_t = sorted((knob.from_t(chosen_t), knob.from_t(lower_t)))
-    curve = sorted((knob.from_t(t), r) for t, r in memo.items())
     return Crossing(knob.from_t(chosen_t), (ends_t[0], ends_t[1]), edge, memo[chosen_t], curve)
 
 
@@ -319,6 +377,8 @@ def tune(
     seed: int,
     curve_points: int = 12,
     confidence: float = CONFIDENCE,
+    hint: tuple[float, float] | None = None,
+    evaluator: Evaluator | None = None,
 ) -> TuneResult:
     """Tune ``knobs`` so the false-alarm upper 95% bound is within ``budget`` and the
     detection objective is highest.
@@ -339,6 +399,10 @@ def tune(
         Settings of the trade-off curve evaluated on every scenario (one continuous knob).
     confidence : float
         Level of every interval (0.95; wider under adaptive precision).
+    hint : (float, float), optional
+        One continuous knob: its interval from an earlier look (:func:`find_crossing`).
+    evaluator : Evaluator, optional
+        One already holding estimates on these rollouts (an adaptive run's probe).
 
     Returns
     -------
@@ -346,7 +410,8 @@ def tune(
     """
     if not 0 < budget < 1:
         raise ConfigError(f"--false-alarm must be a fraction in (0, 1), got {budget:g}")
-    evaluator = Evaluator(build, rollouts=rollouts, seed=seed, confidence=confidence)
+    if evaluator is None:
+        evaluator = Evaluator(build, rollouts=rollouts, seed=seed, confidence=confidence)
     discrete = [k for k in knobs if k.discrete]
     continuous = [k for k in knobs if not k.discrete]
     combos: list[Values] = [{}]
@@ -369,7 +434,7 @@ def tune(
             estimate = evaluator.estimate(combo)
             candidates.append(Candidate(combo, estimate, objective.of(estimate)))
             continue
-        crossing = find_crossing(evaluator, continuous[0], budget, combo)
+        crossing = find_crossing(evaluator, continuous[0], budget, combo, hint=hint)
         crossings.append((combo, crossing))
         if crossing.value is None:
             continue
