@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from canary_mc.errors import ConfigError
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import Experiment
+from canary_mc.stats.intervals import CONFIDENCE
 from canary_mc.tune.calibrate import calibrate_experiment
 from canary_mc.tune.knobs import Knob, default_knob_paths, parse_knob
 from canary_mc.tune.precision import (
@@ -110,23 +111,9 @@ def tune_file(
 
     precision = experiment.precision if precision is None else precision
     curve_points = CURVE_POINTS if curve else 0
-    if precision is None:
-        n = experiment.rollouts if rollouts is None else rollouts
-        result = tune(
-            build=build,
-            knobs=knobs,
-            current=current,
-            budget=budget,
-            objective=objective,
-            rollouts=n,
-            seed=seed,
-            curve_points=curve_points,
-        )
-        return TunedRun(result, None, None, result.best is not None, (n,))
     cap = max_rollouts if max_rollouts is not None else experiment.max_rollouts
-    check_precision(precision, cap)
-    looks = look_schedule(cap)
-    confidence = look_confidence(len(looks))
+    looks = look_schedule(cap) if precision is not None else ()
+    confidence = look_confidence(len(looks)) if precision is not None else CONFIDENCE
 
     def tune_at(
         n: int, previous: TuneResult | None = None, probe: Evaluator | None = None
@@ -146,6 +133,11 @@ def tune_file(
             curve_points=curve_points,
         )
 
+    if precision is None:
+        n = experiment.rollouts if rollouts is None else rollouts
+        result = tune_at(n)
+        return TunedRun(result, None, None, result.best is not None, (n,))
+    check_precision(precision, cap)
     # The stopping rule judges the setting chosen at the previous look, re-estimated on
     # this look's rollouts (cheap: one evaluation); only at the stopping look is the
     # search run again, and its choice must pass the same test, else the looks go on.
