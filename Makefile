@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	touch $(STAMP)
 
+# One imported manifest is simulated end to end beside the experiments (docs/import.md).
+IMPORTED := results/imported/podinfo.yaml
+
 sweep: $(STAMP)
-	$(BIN)/canary-mc sweep experiments/*.yaml
+	$(BIN)/canary-mc import examples/flagger/podinfo-canary.yaml -o $(IMPORTED)
+	$(BIN)/canary-mc sweep experiments/*.yaml $(IMPORTED)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -56,3 +56,7 @@ class ConfigError(CanaryMCError):
 
 class ResultsError(CanaryMCError):
     """A results folder is missing, incomplete or unreadable (e.g. no ``summary.parquet``)."""
+
+
+class ManifestError(ExperimentFileError):
+    """A Kubernetes manifest or a Kayenta config could not be read; every problem located."""

@@ -64,7 +64,7 @@ BAD = {
         VALID.replace("policy:\n", "policy:\n  rule: {alpha: 0.1}\n"),
         [
             "{f}:4:9: policy.rule: must have a 'kind' (threshold, failure_limit,"
-            " cumulative_checks, ztest, sprt, msprt, mannwhitney)"
+            " cumulative_checks, ztest, sprt, msprt, mannwhitney, kayenta)"
         ],
     ),
     "rule: unknown key": (
@@ -155,7 +155,7 @@ BAD = {
         VALID.replace("policy:\n", "policy:\n  rule: vibes\n"),
         [
             "{f}:4:9: policy.rule: kind must be one of 'threshold', 'failure_limit',"
-            " 'cumulative_checks', 'ztest', 'sprt', 'msprt', 'mannwhitney', got 'vibes'"
+            " 'cumulative_checks', 'ztest', 'sprt', 'msprt', 'mannwhitney', 'kayenta', got 'vibes'"
         ],
     ),
     "cross-field problems beside field problems": (
@@ -175,8 +175,8 @@ BAD = {
         ),
         [
             "{f}:4:3: policy.rule: must be a rule kind (threshold, failure_limit,"
-            " cumulative_checks, ztest, sprt, msprt, mannwhitney) or a mapping with a 'kind',"
-            " got nothing (null)",
+            " cumulative_checks, ztest, sprt, msprt, mannwhitney, kayenta) or a mapping with a"
+            " 'kind', got nothing (null)",
             "{f}:11:29: service.latency_ms: must be a number, got nothing (null)",
         ],
     ),

@@ -579,6 +579,76 @@ def bench(
     typer.echo(f"wrote {out / 'bench.json'}")
 
 
+# --- import / export: Argo Rollouts, Flagger and Kayenta manifests (docs/import.md) ----------
+
+
+class ExportTarget(enum.StrEnum):
+    argo = "argo"
+    flagger = "flagger"
+
+
+def _write_or_echo(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from canary_mc.sweep.store import atomic_path
+
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    Console(stderr=True, highlight=False).print(f"wrote {out}", markup=False)
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Manifests: Kubernetes YAML (Rollout, Canary, templates) or Kayenta JSON."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Experiment file to write (default: stdout).")
+    ] = None,
+    service: Annotated[
+        Path | None,
+        typer.Option("--service", help="YAML with service (and noise, scenarios) to use."),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric", help="A metric's kind: NAME=KIND (latency:p99, success_rate:percent)."
+        ),
+    ] = None,
+) -> None:
+    """Translate a canary policy into an experiment file citing every source line."""
+    from canary_mc.manifests import import_manifests, read_world
+    from canary_mc.manifests.kinds import parse_metric_overrides
+
+    with user_errors():
+        overrides = parse_metric_overrides(metric or [])
+        world = read_world(service) if service is not None else None
+        imported = import_manifests(files, overrides=overrides, world=world)
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        for note in imported.notes:
+            err.print(f"not modelled: {note}", markup=False)
+        _write_or_echo(imported.text, out)
+
+
+@app.command("export")
+def export_command(
+    target: Annotated[ExportTarget, typer.Argument(help="argo or flagger.")],
+    experiment: ExperimentPath,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Manifest file to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write an experiment's policy as Argo Rollouts or Flagger manifest fragments."""
+    from canary_mc.manifests.export import export_experiment
+
+    with user_errors():
+        _write_or_echo(export_experiment(experiment, target=target.value), out)
+
+
 def main() -> None:
     """Console-script entry point.
 

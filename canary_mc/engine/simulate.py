@@ -24,7 +24,7 @@ from canary_mc.engine.noise.counts import (
 )
 from canary_mc.engine.noise.draws import draw_gaussian
 from canary_mc.engine.rules.kernels import threshold_first_failures
-from canary_mc.engine.rules.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
+from canary_mc.engine.rules.mannwhitney import counts_samples, gaussian_samples
 from canary_mc.engine.rules.registry import RULES, rollout_outcomes
 from canary_mc.engine.rules.rules_counts import simulate_counts_held
 from canary_mc.errors import ConfigError
@@ -277,7 +277,7 @@ def _chunk_outcomes(
             ):
                 observations = observe_counts(draws, fault_excess, world, fault)
                 if samples is not None:
-                    outcomes = decide_mannwhitney(samples[i], policy_plan)
+                    outcomes = entry.samples(samples[i], policy_plan)
                 else:
                     outcomes = entry.counts(observations, world, policy_plan)
                 chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
@@ -291,11 +291,12 @@ def _chunk_outcomes(
     gauges = checked_gauges(policy)
     for start, stop in ranges:
         draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence, gauges=gauges)
-        if RULES[policy.rule.kind].schedule == "samples":
+        entry = RULES[policy.rule.kind]
+        if entry.schedule == "samples":
             m = policy.rule.samples_per_step
             yield {
                 name: (
-                    decide_mannwhitney(
+                    entry.samples(
                         gaussian_samples(seed, start, stop, m, world_plan, draws), policy_plan
                     ),
                     None,

@@ -26,6 +26,7 @@ from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
+    DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -76,15 +77,38 @@ def _nearest(positions: dict[Loc, tuple[int, int]], loc: Loc) -> tuple[int, int]
 
 def read_located_yaml(text: str, *, file: str) -> LocatedDocument:
     """Parse one YAML document; raise :class:`ExperimentFileError` with every problem."""
+    return _read(text, file=file, multi=False)[0]
+
+
+def read_located_yaml_documents(text: str, *, file: str) -> list[LocatedDocument]:
+    """Parse a stream of ``---``-separated YAML documents (a Kubernetes manifest file).
+
+    Each document is located on its own (its locs start at ``()``), with the positions
+    of the whole file; empty documents (a trailing ``---``) are dropped. JSON is YAML, so
+    a JSON file reads as one document. Raise :class:`ExperimentFileError` with every
+    problem.
+    """
+    return [doc for doc in _read(text, file=file, multi=True) if doc.document is not None]
+
+
+def _read(text: str, *, file: str, multi: bool) -> list[LocatedDocument]:
     yaml = YAML(typ="rt", pure=True)
     try:
-        positions = _walk(yaml.parse(text), file)
+        positions = _walk(yaml.parse(text), file, multi=multi)
         problems: list[Problem] = []
         with warnings.catch_warnings():
             # A redefined anchor is legal YAML (the later one wins); ruamel warns on stderr.
             warnings.simplefilter("ignore", ReusedAnchorWarning)
-            loaded = yaml.load(text)
-        document = _plain(loaded, (), positions, problems, file)
+            loaded = list(yaml.load_all(text)) if multi else [yaml.load(text)]
+        documents = []
+        for i, node in enumerate(loaded):
+            if not multi:
+                documents.append(LocatedDocument(_plain(node, (), positions, problems, file),
+                                                 positions))  # fmt: skip
+                continue
+            own = {loc[1:]: at for loc, at in positions.items() if loc[:1] == (i,)}
+            own.setdefault((), positions.get((i,), (1, 1)))
+            documents.append(LocatedDocument(_plain(node, (), own, problems, file), own))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part)
@@ -96,7 +120,7 @@ def read_located_yaml(text: str, *, file: str) -> LocatedDocument:
         raise ExperimentFileError([Problem(file, None, None, "", f"invalid YAML: {exc}")]) from None
     if problems:
         raise ExperimentFileError(problems)
-    return LocatedDocument(document, positions)
+    return documents
 
 
 @dataclass
@@ -113,17 +137,20 @@ class _Open:
     inner: list[Loc] = field(default_factory=list)  # locs below this one, if anchored
 
 
-def _walk(events: Iterable[Any], file: str) -> dict[Loc, tuple[int, int]]:
+def _walk(events: Iterable[Any], file: str, *, multi: bool = False) -> dict[Loc, tuple[int, int]]:
     """Check the event stream and locate every value; see the module docstring.
 
     Events are consumed as the parser yields them, so a pathological file is refused at
-    its first excess (ruamel's parser slows down quadratically with nesting depth).
+    its first excess (ruamel's parser slows down quadratically with nesting depth). With
+    ``multi``, every loc starts with the document's 0-based index in the stream.
     """
     tagged: list[Problem] = []
     positions: dict[Loc, tuple[int, int]] = {(): (1, 1)}
     anchored: dict[str, tuple[int, list[Loc]]] = {}  # anchor -> (expanded size, inner locs)
     open_: list[_Open] = []
     total = 0
+    root: Loc = ()
+    n_documents = 0
 
     def place(loc: Loc, where: tuple[int, int]) -> None:
         positions[loc] = where
@@ -132,6 +159,10 @@ def _walk(events: Iterable[Any], file: str) -> dict[Loc, tuple[int, int]]:
                 frame.inner.append(loc[len(frame.loc) :])
 
     for event in events:
+        if multi and isinstance(event, DocumentStartEvent):
+            root, n_documents = (n_documents,), n_documents + 1
+            positions[root] = (event.start_mark.line + 1, event.start_mark.column + 1)
+            continue
         if getattr(event, "tag", None):
             tagged.append(
                 _problem_at(event, file, f"YAML tags are not allowed, got {_short_tag(event.tag)}")
@@ -157,7 +188,7 @@ def _walk(events: Iterable[Any], file: str) -> dict[Loc, tuple[int, int]]:
             positions[(*parent.loc, parent.key, KEY)] = where
             continue
         if not open_:
-            loc: Loc = ()
+            loc: Loc = root
         elif open_[-1].is_mapping:
             parent = open_[-1]
             loc, parent.key = (*parent.loc, parent.key), None

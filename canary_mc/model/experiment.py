@@ -164,15 +164,15 @@ class Experiment(Frozen):
         problems: list[tuple[tuple[str | int, ...], str, object]] = []
         default_stat = getattr(self.noise, "latency_metric", None)
         for i, metric in enumerate(self.policy.metrics or ()):
-            if self.policy.rule.kind == "mannwhitney" and (
+            if self.policy.rule.kind in ("mannwhitney", "kayenta") and (
                 metric.kind == "gauge"
                 or (default_stat is not None and metric.stat not in (None, default_stat))
             ):
                 problems.append(
                     (
                         ("policy", "metrics", i, "kind" if metric.kind == "gauge" else "stat"),
-                        "rule mannwhitney samples the error rate and the noise model's "
-                        f"latency statistic ({default_stat or 'latency'}) only; use ztest, "
+                        f"rule {self.policy.rule.kind} samples the error rate and the noise "
+                        f"model's latency statistic ({default_stat or 'latency'}) only; use ztest, "
                         "sprt or msprt for a gauge or another latency statistic",
                         metric.kind if metric.kind == "gauge" else metric.stat,
                     )

@@ -346,6 +346,15 @@ class Policy(Frozen):
                             lo,
                         )
                     )
+        for name in getattr(self.rule, "metrics", {}) if self.rule.kind == "kayenta" else ():
+            if name not in names:
+                problems.append(
+                    (
+                        ("rule", "metrics", name),
+                        f"names no metric of policy.metrics (known: {', '.join(names)})",
+                        name,
+                    )
+                )
         statistical = self.rule.kind in STATISTICAL_RULES
         for i, metric in enumerate(self.metrics):
             if statistical and metric.compare != "delta":

@@ -230,6 +230,63 @@ class MannWhitneyRule(Frozen):
     alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
+class KayentaMetric(Frozen):
+    """How Kayenta's judge reads one metric (``policy.rule.metrics.<metric name>``).
+
+    Parameters
+    ----------
+    group : str
+        The group whose score the metric counts in. Default ``default``.
+    direction : {"increase", "decrease", "either"}, optional
+        Which change fails it; default the metric's own ``direction``.
+    allowed_increase, allowed_decrease : float
+        Kayenta's ``effectSize`` margins on the mean ratio canary / baseline (default 1.0).
+    critical : bool
+        A failing critical metric fails the whole analysis (score 0).
+    """
+
+    group: Annotated[str, Field(min_length=1)] = "default"
+    direction: Literal["increase", "decrease", "either"] | None = None
+    allowed_increase: Annotated[Number, Field(ge=0)] = 1.0
+    allowed_decrease: Annotated[Number, Field(ge=0)] = 1.0
+    critical: StrictBool = False
+
+
+class KayentaRule(Frozen):
+    """Kayenta's NetflixACAJudge at every step (``canary_mc.engine.rules.kayenta_judge``).
+
+    Each metric is classed Pass, High or Low from ``samples_per_step`` samples per side:
+    the two-sided Mann-Whitney interval at ``confidence`` must clear
+    ``tolerance · |Hodges-Lehmann estimate|`` and the mean ratio its allowed margin. Group
+    scores (percent of passing metrics) are weighted into a score; a critical failure
+    scores 0. The step fails (roll back) when the score is below ``pass_threshold``: a
+    marginal score is not a pass.
+
+    Parameters
+    ----------
+    samples_per_step : int
+        Samples per side and step, >= 2.
+    confidence : float
+        Two-sided confidence of the interval; Kayenta's 0.98.
+    tolerance : float
+        Kayenta's 0.25.
+    pass_threshold : float
+        ``scoreThresholds.pass`` on the 0-100 score.
+    group_weights : dict of str to float
+        ``classifier.groupWeights``; groups without a weight share what is left of 100.
+    metrics : dict of str to KayentaMetric
+        Per metric (by name) its group, direction, margins and criticality.
+    """
+
+    kind: Literal["kayenta"]
+    samples_per_step: Annotated[Count, Field(ge=2)] = 10
+    confidence: Probability = 0.98
+    tolerance: Annotated[Number, Field(ge=0)] = 0.25
+    pass_threshold: Annotated[Number, Field(ge=0, le=100)] = 95.0
+    group_weights: dict[str, Annotated[Number, Field(ge=0, le=100)]] = Field(default_factory=dict)
+    metrics: dict[str, KayentaMetric] = Field(default_factory=dict)
+
+
 def flagger_weights(step_weight: float, max_weight: float) -> list[float]:
     """Flagger's traffic weights in percent: ``+step_weight`` per passing check, capped at
     100, until a weight ``>= max_weight`` (max 50, step 20 gives 20, 40, 60)."""
@@ -253,13 +310,14 @@ Rule = Annotated[
     | ZTestRule
     | SprtRule
     | MsprtRule
-    | MannWhitneyRule,
+    | MannWhitneyRule
+    | KayentaRule,
     BeforeValidator(_bare_kind),
     Field(discriminator="kind"),
 ]
 """The decision-rule union, discriminated by ``kind``."""
 
-STATISTICAL_RULES = ("ztest", "sprt", "msprt", "mannwhitney")
+STATISTICAL_RULES = ("ztest", "sprt", "msprt", "mannwhitney", "kayenta")
 """Rules that test canary against baseline (every metric needs ``compare: delta``)."""
 
 RULE_KINDS = (
@@ -270,4 +328,5 @@ RULE_KINDS = (
     "sprt",
     "msprt",
     "mannwhitney",
+    "kayenta",
 )

@@ -22,7 +22,8 @@ __all__ = ["exact_decimal"]  # re-exported: the engine's exact limits use it
 def split_alpha(rule: Rule, n_metrics: int) -> Rule:
     """The rule each metric is tested with: under ``alpha_split: shared`` the level is
     divided among the ``n_metrics`` metrics (Bonferroni), else the rule itself."""
-    if rule.kind not in STATISTICAL_RULES or rule.alpha_split != "shared" or n_metrics == 1:
+    shared = getattr(rule, "alpha_split", "per_metric") == "shared"  # kayenta scores instead
+    if rule.kind not in STATISTICAL_RULES or not shared or n_metrics == 1:
         return rule
     if rule.kind == "mannwhitney":
         return rule.model_copy(update={"confidence": 1.0 - (1.0 - rule.confidence) / n_metrics})

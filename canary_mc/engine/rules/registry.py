@@ -18,7 +18,9 @@ from canary_mc.engine.core.outcomes import Outcomes
 from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
 from canary_mc.engine.noise.counts import decide_counts_threshold
 from canary_mc.engine.noise.draws import GaussianDraws
+from canary_mc.engine.rules.kayenta_judge import decide_kayenta
 from canary_mc.engine.rules.kernels import gaussian_threshold
+from canary_mc.engine.rules.mannwhitney import Samples, decide_mannwhitney
 from canary_mc.engine.rules.rules_counts import counts_failure_limit, counts_sum_test
 from canary_mc.engine.rules.rules_gaussian import (
     gaussian_failure_limit,
@@ -47,6 +49,8 @@ class RuleEntry:
         ``(CountsObservations, CountsWorldPlan, PolicyPlan) -> Outcomes`` (``fixed``).
     reference : str
         The scalar reference the tests hold the kernels equal to (``module:function``).
+    samples : callable, optional
+        ``(Samples, PolicyPlan) -> Outcomes`` (``samples``, both noise models).
     """
 
     model: type
@@ -54,6 +58,7 @@ class RuleEntry:
     gaussian: Callable[[GaussianDraws, WorldPlan, PolicyPlan], Outcomes] | None
     counts: Callable[..., Outcomes] | None
     reference: str
+    samples: Callable[[Samples, PolicyPlan], Outcomes] | None = None
 
 
 RULES: dict[str, RuleEntry] = {
@@ -105,6 +110,15 @@ RULES: dict[str, RuleEntry] = {
         None,
         None,
         "scipy.stats:mannwhitneyu",
+        decide_mannwhitney,
+    ),
+    "kayenta": RuleEntry(
+        models.KayentaRule,
+        "samples",
+        None,
+        None,
+        "canary_mc.engine.rules.kayenta_judge:judge",
+        decide_kayenta,
     ),
 }
 """Every decision rule, by ``kind`` (the keys are ``canary_mc.model.rules.RULE_KINDS``)."""
