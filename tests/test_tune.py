@@ -298,3 +298,39 @@ def test_pick_spends_the_budget_and_flags_the_grids_edges():
     # Weights: b is best detected by the strictest setting.
     weighted = pick_setting(grid, budget=0.01, weights={"b": 1.0})
     assert weighted.chosen.label == "x1" and weighted.objective == pytest.approx(0.8)
+
+
+ABSOLUTE = """
+name: abs
+seed: 4
+rollouts: 4096
+policy:
+  rule: threshold
+  interval: 1m
+  metrics:
+    - {name: errors, kind: error_rate, compare: absolute, max: 0.02}
+  stages:
+    - {name: w10, traffic_pct: 10, duration_steps: 3}
+    - {name: w50, traffic_pct: 50, duration_steps: 3}
+service: {error_rate: 0.01, latency_ms: 100, requests_per_step: 2000}
+noise: {model: counts, latency_log_sigma: 0.5}
+scenarios:
+  healthy: {}
+  errors-up: {error_delta: 0.01}
+"""
+
+
+def test_cli_tune_exports_the_tuned_policy(tmp_path):
+    """--export writes the manifest of the tuned file (issue 14's exporter), with the
+    tuned limit in Argo's success condition."""
+    path, out = tmp_path / "abs.yaml", tmp_path / "tuned.yaml"
+    path.write_text(ABSOLUTE)
+    result = CliRunner().invoke(app, ["tune", str(path), "-o", str(out), "--export", "argo"])
+    assert result.exit_code == 0, result.output
+    tuned = parse_experiment(out.read_text())
+    limit = tuned.policy.metrics[0].max
+    assert limit != 0.02
+    manifest = (tmp_path / "tuned.argo.yaml").read_text()
+    assert f"<= {limit:g}" in manifest
+    refused = CliRunner().invoke(app, ["tune", str(path), "--export", "argo"])
+    assert refused.exit_code == 2 and "-o" in refused.output

@@ -64,6 +64,15 @@ PrecisionOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class ExportTarget(enum.StrEnum):
+    """Manifest formats of ``export`` and ``tune --export``."""
+
+    argo = "argo"
+    flagger = "flagger"
+
+
 MaxRolloutsOption = Annotated[
     int | None,
     typer.Option(
@@ -427,13 +436,6 @@ def plot(
         typer.echo(str(path))
 
 
-class ExportChoice(enum.StrEnum):
-    """``--export`` choices."""
-
-    argo = "argo"
-    flagger = "flagger"
-
-
 @app.command()
 def tune(
     experiment: ExperimentPath,
@@ -476,9 +478,12 @@ def tune(
         typer.Option("--plot", help="Write the trade-off plot (PNG) here.", show_default=False),
     ] = None,
     export: Annotated[
-        ExportChoice | None,
+        ExportTarget | None,
         typer.Option(
-            "--export", help="Also write the tuned policy as a manifest.", show_default=False
+            "--export",
+            help="Also write the tuned policy as Argo Rollouts or Flagger manifests, beside -o "
+            "(OUT with suffix .argo.yaml / .flagger.yaml).",
+            show_default=False,
         ),
     ] = None,
     json_output: JsonOption = False,
@@ -490,11 +495,8 @@ def tune(
     with user_errors():
         sweep_file = load_sweep_file(experiment)
         print_caveats(sweep_file.caveats)
-        if export is not None:
-            raise ConfigError(
-                "--export needs `canary-mc export` (issue 14), not merged on this branch yet; "
-                "write the tuned file with -o and export it once available"
-            )
+        if export is not None and out is None:
+            raise ConfigError("--export writes the manifest of the tuned file: give -o FILE too")
         run = tune_file(
             sweep_file,
             budget=false_alarm,
@@ -524,6 +526,15 @@ def tune(
         with atomic_path(out) as tmp:
             tmp.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}")
+        if export is not None:
+            from canary_mc.manifests.export import export_experiment
+
+            manifest = out.with_suffix(f".{export.value}.yaml")
+            with user_errors():
+                exported = export_experiment(out, target=export.value)
+            with atomic_path(manifest) as tmp:
+                tmp.write_text(exported, encoding="utf-8")
+            typer.echo(f"wrote {manifest}")
     if plot_path is not None:
         from canary_mc.tune.plot import plot_tradeoff, tradeoff_frame
 
@@ -580,11 +591,6 @@ def bench(
 
 
 # --- import / export: Argo Rollouts, Flagger and Kayenta manifests (docs/import.md) ----------
-
-
-class ExportTarget(enum.StrEnum):
-    argo = "argo"
-    flagger = "flagger"
 
 
 def _write_or_echo(text: str, out: Path | None) -> None:

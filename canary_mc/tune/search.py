@@ -518,7 +518,7 @@ def _curve(
 
 def _longer_bake(experiment: Experiment) -> Experiment | None:
     stages = [
-        {**s.model_dump(exclude_none=True), "duration_steps": 2 * s.duration_steps}
+        {**s.model_dump(exclude_unset=True), "duration_steps": 2 * s.duration_steps}
         for s in experiment.policy.stages
     ]
     for stage in stages:
@@ -529,12 +529,12 @@ def _longer_bake(experiment: Experiment) -> Experiment | None:
 def _more_traffic(experiment: Experiment) -> Experiment | None:
     if experiment.noise.model != "counts":
         return None
-    service = experiment.service.model_dump(exclude_none=True)
+    service = experiment.service.model_dump(exclude_unset=True)
     service["requests_per_step"] = 4 * experiment.service.requests_per_step
     service.pop("requests_per_second", None)
     try:
         return Experiment.model_validate(
-            {**experiment.model_dump(exclude_none=True), "service": service}
+            {**experiment.model_dump(exclude_unset=True), "service": service}
         )
     except ValueError:
         return None
@@ -542,8 +542,8 @@ def _more_traffic(experiment: Experiment) -> Experiment | None:
 
 def _revalidate(experiment: Experiment, policy_update: dict[str, Any]) -> Experiment | None:
     try:
-        policy = {**experiment.policy.model_dump(exclude_none=True), **policy_update}
-        document = experiment.model_dump(exclude_none=True)
+        policy = {**experiment.policy.model_dump(exclude_unset=True), **policy_update}
+        document = experiment.model_dump(exclude_unset=True)
         return Experiment.model_validate({**document, "policy": policy})
     except ValueError:
         return None
