@@ -334,3 +334,49 @@ def test_cli_tune_exports_the_tuned_policy(tmp_path):
     assert f"<= {limit:g}" in manifest
     refused = CliRunner().invoke(app, ["tune", str(path), "--export", "argo"])
     assert refused.exit_code == 2 and "-o" in refused.output
+
+
+def test_sweep_precision_stops_each_point_by_the_same_rule(tmp_path):
+    """sweep --precision: each point's rollouts and counts are those of the adaptive
+    rule run on that point alone, for any worker count; intervals are per-look level."""
+    import pandas as pd
+
+    from canary_mc.engine.adaptive import tally_to_precision
+    from canary_mc.sweep.runner import plan_sweep
+
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        SEED_FILE.read_text() + "sweep:\n  grid:\n    policy.error_threshold_scale: [1.0, 2.0]\n"
+    )
+    frames = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        result = CliRunner().invoke(
+            app,
+            [
+                "sweep",
+                str(path),
+                "--out",
+                str(out),
+                "--precision",
+                "0.01",
+                "--no-plots",
+                "--quiet",
+                "--workers",
+                workers,
+                "--max-rollouts",
+                "40000",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        frames.append(pd.read_parquet(out / "seed" / "summary.parquet"))  # the file's name
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    plan = plan_sweep(load_sweep_file(path), precision=0.01, max_rollouts=40_000)
+    for index, _, experiment in plan.points:
+        _, estimate, width = tally_to_precision(experiment, precision=0.01, max_rollouts=40_000)
+        rows = frames[0][frames[0]["point"] == index]
+        healthy = estimate.false_alarm
+        assert width <= 0.01
+        got = rows[rows["scenario"] == "healthy"].iloc[0]
+        assert got["n_rollouts"] == healthy.n and got["rollbacks"] == healthy.events
+        assert got["rollback_rate_hi"] == pytest.approx(healthy.hi)

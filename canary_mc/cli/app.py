@@ -302,6 +302,8 @@ def sweep(
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
     ] = None,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
 ) -> None:
     """Run every grid point x scenario; write summary.parquet and stages.parquet.
 
@@ -312,7 +314,18 @@ def sweep(
     with user_errors():
         if not no_plots and target is not None and not 0 < target < 1:
             raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
-        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
+        if precision is not None:
+            from canary_mc.tune.precision import DEFAULT_MAX_ROLLOUTS, check_precision
+
+            check_precision(precision, max_rollouts or DEFAULT_MAX_ROLLOUTS)
+        plans = _plan_all(
+            files,
+            rollouts=rollouts,
+            seed=seed,
+            workers=None if yes else workers,
+            precision=precision,
+            max_rollouts=max_rollouts,
+        )
         names = [plan.name for plan in plans]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -354,10 +367,14 @@ def _run_plans(
         elapsed = time.perf_counter() - started
         scenarios = len(plan.base.evaluated_scenarios)
         reused = f", {result.reused} reused" if result.reused else ""
+        work = (
+            f"{plan.total_rollouts:,} rollouts"
+            if plan.base.precision is None
+            else f"adaptive precision {plan.base.precision:g} (rollouts per point: n_rollouts)"
+        )
         typer.echo(
             f"{plan.name}: {result.n_points:,} point(s) x {scenarios} scenario(s), "
-            f"{plan.total_rollouts:,} rollouts in {elapsed:.1f} s{reused} -> "
-            f"{result.summary}, {result.stages}"
+            f"{work} in {elapsed:.1f} s{reused} -> {result.summary}, {result.stages}"
         )
         if not no_plots:
             from canary_mc.report import build_report  # matplotlib loads only here
@@ -371,7 +388,13 @@ def _run_plans(
 
 
 def _plan_all(
-    files: list[Path], *, rollouts: int | None, seed: int | None, workers: int | None
+    files: list[Path],
+    *,
+    rollouts: int | None,
+    seed: int | None,
+    workers: int | None,
+    precision: float | None = None,
+    max_rollouts: int | None = None,
 ) -> list[SweepPlan]:
     """Load, size-check and expand every file first, so a bad file stops the run before
     any output; ``workers=None`` skips the size check (``--yes``)."""
@@ -394,7 +417,15 @@ def _plan_all(
     plans = []
     for sweep_file in loaded:
         try:
-            plans.append(plan_sweep(sweep_file, rollouts=rollouts, seed=seed))
+            plans.append(
+                plan_sweep(
+                    sweep_file,
+                    rollouts=rollouts,
+                    seed=seed,
+                    precision=precision,
+                    max_rollouts=max_rollouts,
+                )
+            )
         except ExperimentFileError as exc:
             problems += exc.problems
     if problems:

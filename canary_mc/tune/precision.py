@@ -30,89 +30,33 @@ run at the rollouts it stopped at (``1 + 1/2 + 1/4 + ...``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
-from canary_mc.engine.simulate import estimate_experiment, tally_experiment
+from canary_mc.engine.adaptive import (
+    first_precise_look,
+    look_confidence,
+    look_schedule,
+    tally_to_precision,
+    widest_half_width,
+)
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment
 from canary_mc.stats.estimate import ExperimentEstimate
-from canary_mc.stats.intervals import CONFIDENCE
+
+__all__ = [
+    "DEFAULT_MAX_ROLLOUTS",
+    "PrecisionRun",
+    "check_precision",
+    "first_precise_look",
+    "look_confidence",
+    "look_schedule",
+    "run_to_precision",
+    "widest_half_width",
+]
 
 DEFAULT_MAX_ROLLOUTS = 10_000_000
 """``--max-rollouts`` when not given: the last look of an adaptive run."""
-
-
-def look_schedule(max_rollouts: int, first: int = BLOCK_ROLLOUTS) -> tuple[int, ...]:
-    """The rollout counts an adaptive run may stop at: ``first``, doubling, then the cap.
-
-    Parameters
-    ----------
-    max_rollouts : int
-        The last look, >= 1 (a cap below ``first`` is the only look).
-    first : int
-        The first look (one random-number block by default).
-
-    Returns
-    -------
-    tuple of int
-        Increasing; the last element is ``max_rollouts``.
-
-    Examples
-    --------
-    >>> look_schedule(20_000)
-    (4096, 8192, 16384, 20000)
-    """
-    looks = []
-    n = first
-    while n < max_rollouts:
-        looks.append(n)
-        n *= 2
-    looks.append(max_rollouts)
-    return tuple(looks)
-
-
-def look_confidence(n_looks: int, confidence: float = CONFIDENCE) -> float:
-    """Per-look level that keeps ``confidence`` over ``n_looks`` looks (Bonferroni)."""
-    return 1.0 - (1.0 - confidence) / n_looks
-
-
-def widest_half_width(estimate: ExperimentEstimate) -> float:
-    """The largest ``(hi - lo) / 2`` of the rates an adaptive run reports."""
-    widths = []
-    for s in estimate.scenarios:
-        rates = [s.rollback, s.completed, *(st.rollback_fraction for st in s.stages)]
-        widths += [(r.hi - r.lo) / 2 for r in rates]
-    return max(widths)
-
-
-def first_precise_look(
-    looks: Sequence[int], half_width_at: Callable[[int], float], precision: float
-) -> tuple[int, float]:
-    """The stopping rule itself: the first look whose widest half-width is ``<= precision``.
-
-    Parameters
-    ----------
-    looks : sequence of int
-        :func:`look_schedule`.
-    half_width_at : callable
-        ``n -> `` the widest reported half-width after the first ``n`` rollouts.
-    precision : float
-        ``H``, a fraction in (0, 1).
-
-    Returns
-    -------
-    n, half_width : int, float
-        The rollouts used and the widest half-width there (``> precision`` only when the
-        last look was reached without it).
-    """
-    for n in looks:
-        width = half_width_at(n)
-        if width <= precision:
-            return n, width
-    return n, width
 
 
 @dataclass(frozen=True)
@@ -191,14 +135,12 @@ def run_to_precision(
     PrecisionRun
     """
     check_precision(precision, max_rollouts)
+    _, estimate, width = tally_to_precision(
+        experiment,
+        precision=precision,
+        max_rollouts=max_rollouts,
+        seed=seed,
+        chunk_rollouts=chunk_rollouts,
+    )
     looks = look_schedule(max_rollouts)
-    confidence = look_confidence(len(looks))
-    estimates: dict[int, ExperimentEstimate] = {}
-
-    def half_width_at(n: int) -> float:
-        tallies = tally_experiment(experiment, rollouts=n, seed=seed, chunk_rollouts=chunk_rollouts)
-        estimates[n] = estimate_experiment(experiment, tallies, seed=seed, confidence=confidence)
-        return widest_half_width(estimates[n])
-
-    n, width = first_precise_look(looks, half_width_at, precision)
-    return PrecisionRun(estimates[n], n, precision, width, width <= precision, looks)
+    return PrecisionRun(estimate, estimate.n_rollouts, precision, width, width <= precision, looks)
