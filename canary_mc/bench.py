@@ -389,7 +389,7 @@ def tune_one_knob(path: str, *, precision: float, max_rollouts: int) -> Figure:
         "tune_one_knob",
         f"{sweep_file.experiment.name}: tune error_threshold_scale to 1% false alarms at "
         f"+-{precision:g} against one `run` of the tuned file at +-{precision:g} "
-        f"({found[-1].rollouts:,} rollouts per evaluation)",
+        f"({found[-1].rollouts:,} rollouts per evaluation; CPU seconds)",
         ours,
         baseline,
         ours / baseline,
