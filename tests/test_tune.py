@@ -380,3 +380,25 @@ def test_sweep_precision_stops_each_point_by_the_same_rule(tmp_path):
         got = rows[rows["scenario"] == "healthy"].iloc[0]
         assert got["n_rollouts"] == healthy.n and got["rollbacks"] == healthy.events
         assert got["rollback_rate_hi"] == pytest.approx(healthy.hi)
+
+
+def test_report_target_comes_from_the_file(tmp_path):
+    """report.false_alarm_target judges the sweep's recommendation (sweep and plot),
+    unless --target is given."""
+    path = tmp_path / "own.yaml"
+    path.write_text(
+        SEED_FILE.read_text().replace("rollouts: 200000", "rollouts: 4096")
+        + "report: {false_alarm_target: 0.05}\n"
+        + "sweep:\n  grid:\n    policy.error_threshold_scale: [2.0, 3.0]\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["sweep", str(path), "--out", str(out), "--quiet", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    report = out / "seed" / "report.md"
+    assert "below **5%**" in report.read_text()
+    assert CliRunner().invoke(app, ["plot", str(out / "seed"), "--target", "0.02"]).exit_code == 0
+    assert "below **2%**" in report.read_text()
+    assert CliRunner().invoke(app, ["plot", str(out / "seed")]).exit_code == 0
+    assert "below **5%**" in report.read_text()

@@ -446,8 +446,14 @@ def _plan_all(
 def plot(
     results: Annotated[Path, typer.Argument(help="A sweep's results folder, e.g. results/<name>.")],
     target: Annotated[
-        float, typer.Option("--target", help="Target false-alarm rate, as a fraction.")
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            "--target",
+            help="Target false-alarm rate, as a fraction (default: the experiment's "
+            "report.false_alarm_target, else 0.01).",
+            show_default=False,
+        ),
+    ] = None,
     rows: Annotated[
         str | None, typer.Option("--rows", help="Swept axis down the panel grid.")
     ] = None,
@@ -462,6 +468,11 @@ def plot(
     from canary_mc.report import build_report  # matplotlib loads only when plotting
 
     with user_errors():
+        if target is None:
+            from canary_mc.report.results import read_results
+
+            own = read_results(results).config.get("report", {}).get("false_alarm_target")
+            target = 0.01 if own is None else float(own)
         written = build_report(results, target=target, rows=rows, cols=cols, facet=facet)
     for path in written:
         typer.echo(str(path))
