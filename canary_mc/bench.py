@@ -352,6 +352,79 @@ def shared_paths(
     )
 
 
+def _cpu_seconds(work: Callable[[], object]) -> float:
+    """CPU seconds of this process spent in ``work`` (one run)."""
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def tune_one_knob(path: str, *, precision: float, max_rollouts: int) -> Figure:
+    """``tune`` of the error-threshold scale to a 1% budget at ``precision``, against one
+    adaptive ``run`` of the tuned file at the same precision (both stop by the same rule)."""
+    from canary_mc.io.experiment_file import load_sweep_file
+    from canary_mc.tune import tune_file
+    from canary_mc.tune.precision import run_to_precision
+
+    sweep_file = load_sweep_file(path)
+    found: list = []
+
+    def tune() -> None:
+        found.append(
+            tune_file(
+                sweep_file, budget=0.01, precision=precision, max_rollouts=max_rollouts
+            ).result
+        )
+
+    # CPU time of this process: both are single-process work, and on a machine shared
+    # with other jobs wall-clock time measures the neighbours as much as the code.
+    ours = _cpu_seconds(tune)
+    if found[-1].best is None:
+        raise ValueError("tune_one_knob: the budget was not met; no figure")
+    tuned = sweep_file.with_values(found[-1].best.values)
+    baseline = _cpu_seconds(
+        lambda: run_to_precision(tuned, precision=precision, max_rollouts=max_rollouts)
+    )
+    return Figure(
+        "tune_one_knob",
+        f"{sweep_file.experiment.name}: tune error_threshold_scale to 1% false alarms at "
+        f"+-{precision:g} against one `run` of the tuned file at +-{precision:g} "
+        f"({found[-1].rollouts:,} rollouts per evaluation; CPU seconds)",
+        ours,
+        baseline,
+        ours / baseline,
+        3.0,
+        False,
+    )
+
+
+def tune_stage_vector(path: str, *, rollouts: int, budget_seconds: float = 120.0) -> Figure:
+    """``tune`` of the five stages' error limits (several knobs) at ``rollouts`` rollouts
+    per evaluation, against the issue's two-minute budget (one process)."""
+    from canary_mc.io.experiment_file import load_sweep_file
+    from canary_mc.tune import tune_file
+
+    sweep_file = load_sweep_file(path)
+    knobs = [
+        f"policy.stages.{name}.error_threshold" for name in sweep_file.experiment.policy.stage_names
+    ]
+    ours = _best_of(
+        1,
+        lambda: tune_file(sweep_file, budget=0.01, knob_specs=knobs, rollouts=rollouts),
+    )
+    return Figure(
+        "tune_stage_vector",
+        f"{sweep_file.experiment.name}: tune {len(knobs)} per-stage error limits to 1% false "
+        f"alarms, {rollouts:,} rollouts per evaluation, one process, against "
+        f"{budget_seconds:.0f} s",
+        ours,
+        budget_seconds,
+        ours / budget_seconds,
+        1.0,
+        False,
+    )
+
+
 MEMORY_SCRIPT = """
 import resource, sys
 from canary_mc.heap import keep_freed_memory
@@ -459,6 +532,10 @@ def run_benchmarks(
         shared_paths(seed, rollouts=1_000_000 // scale, repeats=repeats),
         peak_memory(seed_path, rollouts=10_000_000 // scale),
         parallel_speedup(seed, rollouts=400_000 // scale),
+        tune_one_knob(
+            seed_path, precision=0.001 * (10 if quick else 1), max_rollouts=4_000_000 // scale
+        ),
+        tune_stage_vector(seed_path, rollouts=100_000 // scale),
     )
     return reference, BenchReport(figures=figures, machine=machine_info())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.boundaries import ztest_critical_values
 from canary_mc.engine.rules.rules_gaussian import msprt_bounds, sprt_bounds, ztest_bounds
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.metrics import MetricCheck
@@ -267,7 +267,7 @@ def reference_counts_ztest(
                 )
             )
             n_looks = sum(1 for j in range(first, last) if counts[j][1] > 0 and counts[j][3] > 0)
-            c = critical_values(rule.correction, max(n_looks, 1), rule.alpha)
+            c = ztest_critical_values(rule, max(n_looks, 1))
         for _ in range(stage.duration_steps):
             e1, n1, e2, n2 = counts[step]
             if n1 == 0 or n2 == 0:

@@ -189,15 +189,29 @@ def test_bench_reports_every_figure_and_writes_json(tmp_path):
         "shared_path_sweep",
         "peak_memory",
         "parallel_speedup",
+        "tune_one_knob",
+        "tune_stage_vector",
     ]
     assert all(f["ratio"] > 0 for f in payload["figures"])
-    assert [f["met"] is None for f in payload["figures"]] == [False] * 4 + [True]
+    assert [f["met"] is None for f in payload["figures"]] == [False] * 4 + [True] + [False] * 2
     assert payload["machine"]["cores_seen"] >= 1
     table = invoke("bench", SEED_YAML, "--quick", "--out", str(tmp_path)).stdout
     assert "goal: engine >= 100x" in table and "shared_path_sweep" in table
 
 
-COMMANDS = ("run", "trace", "validate", "sweep", "plot", "bench", "init")
+COMMANDS = (
+    "run",
+    "trace",
+    "validate",
+    "sweep",
+    "plot",
+    "bench",
+    "init",
+    "fit",
+    "import",
+    "export",
+    "tune",
+)
 
 
 @pytest.mark.parametrize("command", ("", *COMMANDS))

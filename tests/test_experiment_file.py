@@ -106,7 +106,7 @@ BAD = {
         VALID + "colour: blue\n",
         [
             "{f}:14:1: colour: unknown key 'colour'; expected one of: name, description, seed,"
-            " rollouts, policy, service, noise, scenarios, sweep"
+            " rollouts, policy, service, noise, scenarios, sweep, precision, max_rollouts, report"
         ],
     ),
     "wrong type": (

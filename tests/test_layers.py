@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("canary_mc.engine.rules",),
     ("canary_mc.engine",),
     ("canary_mc.io", "canary_mc.reference", "canary_mc.reference_rules"),
-    ("canary_mc.sweep", "canary_mc.compare", "canary_mc.manifests"),
+    ("canary_mc.sweep", "canary_mc.compare", "canary_mc.manifests", "canary_mc.tune"),
     ("canary_mc.report", "canary_mc.bench", "canary_mc.fit"),
     ("canary_mc.cli", "canary_mc.__main__"),
 ]

@@ -56,16 +56,29 @@ app = typer.Typer(
 )
 
 
-def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
-    """No type label for a flag: ``--quiet`` takes no value, so ``<bool>`` misleads."""
-    return None if self.is_flag else _option_type(self, ctx)
+_READABLE_TYPES = {"path": "PATH", "str": "TEXT", "int": "N", "int range": "N", "float": "NUMBER"}
+"""Value labels for options without a metavar, by typer's type label (``<list[str]>``
+counts as ``str``: a repeatable option takes one value each time)."""
 
 
-# typer 0.29 labels every flag ``<bool>`` (its own --help included) and every argument
-# with its Python type (``<list[Path]>``); an argument's metavar already says what it
-# is. The CLI owns the process, so it drops those labels here, once, on import.
+def _readable_option_type(self: TyperOption, ctx: Any) -> str | None:
+    """No label for a flag (``--quiet`` takes no value, so ``<bool>`` misleads); a plain
+    word for a value's type (``PATH``, ``TEXT``, ``N``), not a Python annotation."""
+    if self.is_flag:
+        return None
+    shown = _option_type(self, ctx)
+    if shown is None or self.metavar is not None:
+        return shown
+    inner = shown.strip("<>").removeprefix("list[").removesuffix("]")
+    return _READABLE_TYPES.get(inner, inner)
+
+
+# typer 0.29 labels every flag ``<bool>`` (its own --help included), every other option
+# with its Python type (``<list[str]>``), and every argument too; an argument's metavar
+# already says what it is. The CLI owns the process, so it rewrites those labels here,
+# once, on import.
 _option_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+TyperOption.display_type_rich = _readable_option_type  # type: ignore[method-assign]
 TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 
@@ -97,6 +110,36 @@ SeedOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+PrecisionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--precision",
+        metavar="H",
+        help="Add rollouts until every rate's 95% half-width is at most this fraction "
+        "(default: the file's precision).",
+        show_default=False,
+    ),
+]
+
+
+class ExportTarget(enum.StrEnum):
+    """Manifest formats of ``export`` and ``tune --export``."""
+
+    argo = "argo"
+    flagger = "flagger"
+    kayenta = "kayenta"
+
+
+MaxRolloutsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-rollouts",
+        min=1,
+        metavar="N",
+        help="Cap of an adaptive run (default: the file's max_rollouts).",
+        show_default=False,
+    ),
+]
 
 
 def stdout_console() -> Console:
@@ -138,8 +181,11 @@ def run(
     seed: SeedOption = None,
     json_output: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
 ) -> None:
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
+    stopped = None
     with user_errors():
         config, caveats = load_experiment_with_caveats(experiment)
         print_caveats(caveats)
@@ -148,15 +194,54 @@ def run(
                 f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
                 f"run it with `canary-mc sweep {experiment}`"
             )
-        total = config.rollouts if rollouts is None else rollouts
-        with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
-            estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
+        from canary_mc.tune.calibrate import calibrate_experiment, needs_calibration
+
+        if needs_calibration(config):
+            config = calibrate_experiment(config)
+            typer.echo(
+                f"calibrated z-test: critical value {config.policy.rule.critical_value:g} "
+                f"(size {config.policy.rule.alpha:g} on the file's traffic plan)",
+                err=True,
+            )
+        precision = config.precision if precision is None else precision
+        if precision is not None:
+            from canary_mc.tune.precision import run_to_precision
+
+            cap = config.max_rollouts if max_rollouts is None else max_rollouts
+            stopped = run_to_precision(config, precision=precision, max_rollouts=cap, seed=seed)
+            estimate = stopped.estimate
+        else:
+            total = config.rollouts if rollouts is None else rollouts
+            with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
+                estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
     if json_output:
-        typer.echo(json.dumps(estimate.records(), indent=2))
+        records = estimate.records()
+        if stopped is not None:
+            for record in records:
+                record["adaptive"] = stopped.to_dict()
+        typer.echo(json.dumps(records, indent=2))
         return
     console = stdout_console()
     for table in estimate_tables(estimate):
         console.print(table)
+    if stopped is not None:
+        typer.echo(precision_line(stopped))
+
+
+def precision_line(stopped) -> str:
+    """How an adaptive run stopped, in one line."""
+    level = f"{stopped.estimate.confidence:.4f}"
+    if stopped.reached:
+        return (
+            f"adaptive precision: {stopped.n_rollouts:,} rollouts used; every rate within "
+            f"+-{stopped.half_width:.4g} (asked {stopped.precision:g}); intervals at level "
+            f"{level} per look over {len(stopped.looks)} looks, so 95% overall"
+        )
+    return (
+        f"adaptive precision NOT reached: stopped at --max-rollouts {stopped.n_rollouts:,} "
+        f"with half-width {stopped.half_width:.4g} > {stopped.precision:g}; intervals at "
+        f"level {level}"
+    )
 
 
 @app.command()
@@ -279,16 +364,20 @@ def sweep(
         bool, typer.Option("--no-plots", help="Skip the plots and report.md.")
     ] = False,
     target: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--target",
             metavar="FRACTION",
-            help="Target false-alarm rate of the report, as a fraction (0.01 is 1%).",
+            help="Target false-alarm rate of the report, as a fraction "
+            "(default: the file's report.false_alarm_target, else 0.01).",
+            show_default=False,
         ),
-    ] = 0.01,
+    ] = None,
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
     ] = None,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
 ) -> None:
     """Run every grid point x scenario; write summary.parquet and stages.parquet.
 
@@ -297,9 +386,20 @@ def sweep(
     """
     workers = default_workers() if workers is None else workers
     with user_errors():
-        if not no_plots and not 0 < target < 1:
+        if not no_plots and target is not None and not 0 < target < 1:
             raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
-        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
+        if precision is not None:
+            from canary_mc.tune.precision import DEFAULT_MAX_ROLLOUTS, check_precision
+
+            check_precision(precision, max_rollouts or DEFAULT_MAX_ROLLOUTS)
+        plans = _plan_all(
+            files,
+            rollouts=rollouts,
+            seed=seed,
+            workers=None if yes else workers,
+            precision=precision,
+            max_rollouts=max_rollouts,
+        )
         names = [plan.name for plan in plans]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -321,7 +421,7 @@ def _run_plans(
     chunk_rollouts: int | None,
     quiet: bool,
     no_plots: bool,
-    target: float,
+    target: float | None,
 ) -> None:
     """Run the validated plans one after the other on one executor, then their reports."""
     from canary_mc.sweep.runner import run_sweep
@@ -356,12 +456,20 @@ def _run_plans(
                 simulated_rollouts=simulated_rollouts[0],
                 seconds=time.perf_counter() - started,
             )
+            + (
+                ""
+                if plan.base.precision is None
+                else f" at adaptive precision {plan.base.precision:g}"
+            )
             + f" -> {result.summary}, {result.stages}"
         )
         if not no_plots:
             from canary_mc.report import build_report  # matplotlib loads only here
 
-            written = build_report(result.directory, target=target)
+            # The file may name its own target (rules.yaml is calibrated to 5%).
+            own = plan.base.report.false_alarm_target
+            chosen = target if target is not None else (own if own is not None else 0.01)
+            written = build_report(result.directory, target=chosen)
             plots = sum(p.suffix == ".png" for p in written)
             reports = " and ".join(str(p) for p in written if p.suffix != ".png")
             typer.echo(f"{plan.name}: {plots} plot(s), {reports}")
@@ -398,7 +506,13 @@ def _count(n: int, noun: str) -> str:
 
 
 def _plan_all(
-    files: list[Path], *, rollouts: int | None, seed: int | None, workers: int | None
+    files: list[Path],
+    *,
+    rollouts: int | None,
+    seed: int | None,
+    workers: int | None,
+    precision: float | None = None,
+    max_rollouts: int | None = None,
 ) -> list[SweepPlan]:
     """Load, size-check and expand every file first, so a bad file stops the run before
     any output; ``workers=None`` skips the size check (``--yes``)."""
@@ -421,11 +535,28 @@ def _plan_all(
     plans = []
     for sweep_file in loaded:
         try:
-            plans.append(plan_sweep(sweep_file, rollouts=rollouts, seed=seed))
+            plans.append(
+                plan_sweep(
+                    sweep_file,
+                    rollouts=rollouts,
+                    seed=seed,
+                    precision=precision,
+                    max_rollouts=max_rollouts,
+                )
+            )
         except ExperimentFileError as exc:
             problems += exc.problems
     if problems:
         raise ExperimentFileError(problems)
+    from canary_mc.tune.calibrate import needs_calibration
+
+    for plan in plans:
+        if any(needs_calibration(experiment) for _, _, experiment in plan.points):
+            raise ConfigError(
+                f"{plan.sweep_file.path}: policy.rule.correction: calibrated: sweep does not "
+                "calibrate each point; set policy.rule.critical_value (printed by "
+                "`canary-mc run`) or tune it with `canary-mc tune`"
+            )
     return plans
 
 
@@ -436,13 +567,15 @@ def plot(
         typer.Argument(help="A sweep's results folder, e.g. results/NAME.", metavar="RESULTS_DIR"),
     ],
     target: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--target",
             metavar="FRACTION",
-            help="Target false-alarm rate, as a fraction (0.01 is 1%).",
+            help="Target false-alarm rate, as a fraction (default: the experiment's "
+            "report.false_alarm_target, else 0.01).",
+            show_default=False,
         ),
-    ] = 0.01,
+    ] = None,
     rows: Annotated[
         str | None,
         typer.Option("--rows", metavar="AXIS", help="Swept axis down the panel grid."),
@@ -460,6 +593,11 @@ def plot(
     from canary_mc.report import build_report  # matplotlib loads only when plotting
 
     with user_errors():
+        if target is None:
+            from canary_mc.report.results import read_results
+
+            own = read_results(results).config.get("report", {}).get("false_alarm_target")
+            target = 0.01 if own is None else float(own)
         written = build_report(results, target=target, rows=rows, cols=cols, facet=facet)
     for path in written:
         typer.echo(str(path))
@@ -603,6 +741,126 @@ def init(
 
 
 @app.command()
+def tune(
+    experiment: ExperimentPath,
+    false_alarm: Annotated[
+        float, typer.Option("--false-alarm", help="False-alarm budget, as a fraction.")
+    ] = 0.01,
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--knob",
+            help="Sweep path to tune, optionally PATH=LO:HI; repeat for several. "
+            "Default: the rule's natural knob.",
+            show_default=False,
+        ),
+    ] = None,
+    maximize: Annotated[
+        str,
+        typer.Option("--maximize", help="Detection objective: SCENARIO, mean, or NAME:WEIGHT,..."),
+    ] = "mean",
+    rollouts: Annotated[
+        int | None,
+        typer.Option(
+            "--rollouts",
+            min=1,
+            help="Rollouts per evaluation (default: the file's).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: SeedOption = None,
+    precision: PrecisionOption = None,
+    max_rollouts: MaxRolloutsOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--out", help="Write the tuned experiment file here.", show_default=False
+        ),
+    ] = None,
+    plot_path: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the trade-off plot (PNG) here.", show_default=False),
+    ] = None,
+    export: Annotated[
+        ExportTarget | None,
+        typer.Option(
+            "--export",
+            help="Also write the tuned policy as Argo Rollouts or Flagger manifests, beside -o "
+            "(OUT with suffix .argo.yaml / .flagger.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The best knob setting whose false-alarm rate's upper 95% bound is within budget."""
+    from canary_mc.tune import tune_file
+    from canary_mc.tune.report import provenance, tune_records, tuned_values
+
+    with user_errors():
+        sweep_file = load_sweep_file(experiment)
+        print_caveats(sweep_file.caveats)
+        if export is not None and out is None:
+            raise ConfigError("--export writes the manifest of the tuned file: give -o FILE too")
+        run = tune_file(
+            sweep_file,
+            budget=false_alarm,
+            knob_specs=knob or (),
+            maximize=maximize,
+            rollouts=rollouts,
+            seed=seed,
+            precision=precision,
+            max_rollouts=max_rollouts,
+            curve=plot_path is not None,
+        )
+    result = run.result
+    if json_output:
+        typer.echo(json.dumps(tune_records(run), indent=2))
+    else:
+        _print_tuning(run)
+    if result.best is None:
+        raise typer.Exit(1)
+    from canary_mc.sweep.store import atomic_path
+
+    if out is not None:
+        from canary_mc.io.tuned_file import tuned_text
+
+        text = tuned_text(
+            sweep_file.text, tuned_values(sweep_file, result), provenance(run, str(experiment))
+        )
+        with atomic_path(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+        if export is not None:
+            from canary_mc.manifests.export import export_experiment
+
+            manifest = out.with_suffix(f".{export.value}.yaml")
+            with user_errors():
+                exported = export_experiment(out, target=export.value)
+            with atomic_path(manifest) as tmp:
+                tmp.write_text(exported, encoding="utf-8")
+            typer.echo(f"wrote {manifest}")
+    if plot_path is not None:
+        from canary_mc.tune.plot import plot_tradeoff, tradeoff_frame
+
+        fig = plot_tradeoff(tradeoff_frame(result), result.budget)
+        with atomic_path(plot_path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        typer.echo(f"wrote {plot_path}")
+
+
+def _print_tuning(run) -> None:
+    from canary_mc.cli.render import tune_table
+    from canary_mc.tune.report import summary_lines
+
+    result = run.result
+    console = stdout_console()
+    if result.best is not None:
+        console.print(tune_table(result))
+    for line in summary_lines(run):
+        typer.echo(line)
+
+
+@app.command()
 def bench(
     experiment: Annotated[
         Path, typer.Argument(help="Gaussian experiment to benchmark on.", metavar="FILE")
@@ -640,12 +898,6 @@ def bench(
 
 
 # --- import / export: Argo Rollouts, Flagger and Kayenta manifests (docs/import.md) ----------
-
-
-class ExportTarget(enum.StrEnum):
-    argo = "argo"
-    flagger = "flagger"
-    kayenta = "kayenta"
 
 
 def _write_or_echo(text: str, out: Path | None) -> None:

@@ -433,3 +433,23 @@ def figures_table(report: BenchReport) -> FittedTable:
             for f in report.figures
         ],
     )
+
+
+def tune_table(result) -> FittedTable:
+    """The tuned settings: per scenario the rate (false alarm or detection) and the mean
+    time to decision, with intervals; one row per scenario of the chosen setting."""
+    best = result.best
+    settings = ", ".join(f"{p} = {v:g}" for p, v in best.values.items())
+    return FittedTable(
+        title=f"tuned: {escape(settings)}",
+        key=[Column("scenario", "left")],
+        values=[Column("rollback rate (95% CI)"), Column("mean steps to decision (95% CI)")],
+        rows=[
+            [
+                f"{escape(s.scenario)} ({'false alarm' if s.healthy else 'detection'})",
+                rate_cell(s.rollback),
+                _mean(s.mean_steps_to_decision, s.mean_steps_lo, s.mean_steps_hi),
+            ]
+            for s in best.estimate.scenarios
+        ],
+    )

@@ -37,6 +37,7 @@ from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
 from canary_mc.model.experiment import unchecked_metrics
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
+from canary_mc.stats.intervals import CONFIDENCE
 from canary_mc.stats.tally import BlastTally, Tally
 
 CHUNK_ELEMENTS = 1 << 18
@@ -185,9 +186,14 @@ def _tally_gaussian_threshold(
 
 
 def estimate_experiment(
-    experiment: Experiment, tallies: dict[str, Tally], *, seed: int | None = None
+    experiment: Experiment,
+    tallies: dict[str, Tally],
+    *,
+    seed: int | None = None,
+    confidence: float = CONFIDENCE,
 ) -> ExperimentEstimate:
-    """Rates and intervals of an experiment from its per-scenario tallies."""
+    """Rates and intervals (two-sided level ``confidence``) of an experiment from its
+    per-scenario tallies."""
     scenarios = experiment.evaluated_scenarios
     stage_names = experiment.policy.stage_names
     return ExperimentEstimate(
@@ -197,9 +203,12 @@ def estimate_experiment(
         n_rollouts=next(iter(tallies.values())).n_rollouts,
         healthy_scenario=experiment.healthy_scenario,
         scenarios=tuple(
-            ScenarioEstimate.of(tallies[name], experiment.policy, name, scenario.healthy)
+            ScenarioEstimate.of(
+                tallies[name], experiment.policy, name, scenario.healthy, confidence
+            )
             for name, scenario in scenarios.items()
         ),
+        confidence=confidence,
     )
 
 

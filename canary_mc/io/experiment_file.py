@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from canary_mc.errors import ExperimentFileError, Problem
+from canary_mc.errors import ConfigError, ExperimentFileError, Problem
 from canary_mc.io.grid import GridPoint, PathError, assign, expand, resolve_path
 from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_located_yaml, spelled
 from canary_mc.model import Experiment
@@ -200,6 +200,58 @@ class SweepFile:
                         )
                     ]
                 ) from None
+
+    def value_at(self, path: str, default: Any = None) -> Any:
+        """The value a sweep path names in the file, or ``default`` when not written.
+
+        Raises
+        ------
+        ConfigError
+            When ``path`` names no parameter of the file (see
+            :func:`~canary_mc.io.grid.resolve_path`).
+        """
+        node: Any = self._document
+        for part in self._loc(path):
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                node = None
+            if node is None:
+                return default
+        return node
+
+    def with_values(self, values: dict[str, Any]) -> Experiment:
+        """The base experiment with each sweep path set to a value, validated, no sweep.
+
+        Raises
+        ------
+        ConfigError
+            A path that names no parameter, or a value the file's rules refuse (with the
+            path, the rule and the value).
+        """
+        locs = {self._loc(path): value for path, value in values.items()}
+        document = {k: v for k, v in self._document.items() if k != "sweep"}
+        try:
+            return Experiment.model_validate(assign(document, locs))
+        except ValidationError as exc:
+            settings = ", ".join(f"{p}={spelled(v)}" for p, v in values.items())
+            details = "; ".join(
+                f"{dotted(_error_locs(e)[1])}: {_message(e, _error_locs(e)[0])}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"{self.path}: with {settings}: {details}") from None
+
+    def loc(self, path: str) -> Loc:
+        """Where a sweep path points in the file (:func:`~canary_mc.io.grid.resolve_path`)."""
+        return self._loc(path)
+
+    def _loc(self, path: str) -> Loc:
+        try:
+            return resolve_path(self._document, path)
+        except PathError as exc:
+            raise ConfigError(f"{self.path}: knob {path}: {exc}") from None
 
 
 def load_sweep_file(path: str | Path) -> SweepFile:

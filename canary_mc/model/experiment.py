@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from canary_mc.model._base import Count, Frozen, raise_at
+from canary_mc.model._base import Count, Frozen, Number, raise_at
 from canary_mc.model.caveats import Caveat, caveat_check
 from canary_mc.model.metrics import FAULT_FIELDS, duration_seconds, exact_decimal, signal_of
 from canary_mc.model.policy import Policy
@@ -34,6 +34,19 @@ def onset_stage_problem(ref: str | int, stage_names: Sequence[str]) -> str | Non
     )
 
 
+class ReportSettings(Frozen):
+    """The ``report`` section: how a sweep's report judges its results.
+
+    Parameters
+    ----------
+    false_alarm_target : float, optional
+        The false-alarm rate the report's recommendation must keep (fraction, e.g.
+        0.05); the command line's ``--target`` when not given.
+    """
+
+    false_alarm_target: Annotated[Number, Field(gt=0, lt=1)] | None = None
+
+
 class Experiment(Frozen):
     """A policy, a world and the scenarios to evaluate it on.
 
@@ -55,6 +68,14 @@ class Experiment(Frozen):
     sweep : Sweep, optional
         Parameters to vary (see :class:`~canary_mc.model.sweep.Sweep`). The experiment
         itself is the sweep's base; each grid point is an experiment without a sweep.
+    precision : float, optional
+        Adaptive precision: add whole blocks of rollouts until every reported rate's
+        half-width is at most this fraction (``rollouts`` is then ignored;
+        :mod:`canary_mc.tune.precision`). ``--precision`` overrides it.
+    max_rollouts : int
+        The most rollouts an adaptive run may use.
+    report : ReportSettings
+        How the sweep report judges the results (its false-alarm target).
     """
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
@@ -66,6 +87,9 @@ class Experiment(Frozen):
     noise: Noise
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
     sweep: Sweep | None = None
+    precision: Annotated[Number, Field(gt=0, lt=0.5)] | None = None
+    max_rollouts: Annotated[Count, Field(ge=1)] = 10_000_000
+    report: ReportSettings = Field(default_factory=lambda: ReportSettings())
 
     @model_validator(mode="before")
     @classmethod

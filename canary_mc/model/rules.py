@@ -95,7 +95,14 @@ class ZTestRule(Frozen):
         For the ``K`` looks of an analysis (a stage's ``duration_steps``, or the rollout's
         steps): ``none`` tests each look at ``alpha``; ``bonferroni`` at ``alpha / K``;
         ``pocock`` at the constant ``c_P(K)``; ``obrien_fleming`` at ``c_B(K) sqrt(K/k)``;
-        the last two hold the analysis's overall one-sided level at ``alpha``.
+        the last two hold the analysis's overall one-sided level at ``alpha``;
+        ``calibrated`` one constant ``critical_value`` at every look, found by simulating
+        the healthy canary on the file's own traffic plan so that the rule's real
+        false-alarm rate (every analysis and metric together) is ``alpha``
+        (:mod:`canary_mc.tune.calibrate`; the textbook constants assume equal, normal
+        increments, which a 1/5/25/50% counts plan is not).
+    critical_value : float, optional
+        ``calibrated`` only: the z-scale constant; set by calibration when absent.
     alpha_split : {"per_metric", "shared"}
         With ``N`` metrics: ``per_metric`` (default) tests each at the full level, so a
         healthy canary fails some metric with probability up to ``N`` times it;
@@ -106,8 +113,9 @@ class ZTestRule(Frozen):
     kind: Literal["ztest"]
     alpha: Probability = 0.05
     scope: Literal["stage", "rollout"] = "rollout"
-    correction: Literal["none", "bonferroni", "pocock", "obrien_fleming"] = "none"
+    correction: Literal["none", "bonferroni", "pocock", "obrien_fleming", "calibrated"] = "none"
     alpha_split: Literal["per_metric", "shared"] = "per_metric"
+    critical_value: Annotated[Number, Field(gt=0)] | None = None
 
 
 class SprtRule(Frozen):

@@ -14,7 +14,8 @@ from canary_mc.stats.tally import BlastTally, Tally
 
 @dataclass(frozen=True)
 class Rate:
-    """A proportion estimated from ``events`` out of ``n``, with its 95% Wilson interval."""
+    """A proportion estimated from ``events`` out of ``n``, with its Wilson interval
+    (95% unless an adaptive run asked for a wider level, :mod:`canary_mc.tune.precision`)."""
 
     events: int
     n: int
@@ -23,8 +24,8 @@ class Rate:
     hi: float
 
     @classmethod
-    def of(cls, events: int, n: int) -> Rate:
-        lo, hi = wilson_interval(events, n)
+    def of(cls, events: int, n: int, confidence: float = CONFIDENCE) -> Rate:
+        lo, hi = wilson_interval(events, n, confidence)
         return cls(events=events, n=n, rate=events / n, lo=float(lo), hi=float(hi))
 
 
@@ -154,18 +155,29 @@ class ScenarioEstimate:
         return steps * self.minutes_per_step
 
     @classmethod
-    def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
+    def of(
+        cls,
+        tally: Tally,
+        policy: Policy,
+        scenario: str,
+        healthy: bool,
+        confidence: float = CONFIDENCE,
+    ) -> ScenarioEstimate:
         n = tally.n_rollouts
         mean, lo, hi = mean_interval(
-            tally.steps_sum, tally.steps_sq_sum, n, bounds=(1, policy.max_steps)
+            tally.steps_sum,
+            tally.steps_sq_sum,
+            n,
+            bounds=(1, policy.max_steps),
+            confidence=confidence,
         )
         return cls(
             scenario=scenario,
             healthy=healthy,
-            rollback=Rate.of(tally.rollbacks, n),
-            completed=Rate.of(n - tally.rollbacks, n),
+            rollback=Rate.of(tally.rollbacks, n, confidence),
+            completed=Rate.of(n - tally.rollbacks, n, confidence),
             stages=tuple(
-                StageRollbacks(stage.name, i, stage.traffic_pct, Rate.of(count, n))
+                StageRollbacks(stage.name, i, stage.traffic_pct, Rate.of(count, n, confidence))
                 for i, (stage, count) in enumerate(
                     zip(policy.stages, tally.rollbacks_by_stage, strict=True)
                 )
@@ -195,6 +207,9 @@ class ExperimentEstimate:
     unchecked: tuple[tuple[str, str], ...] = ()
     """``(stage, metric)`` pairs never checked (a ``delta`` or ``ratio`` metric where the
     baseline serves nothing): shown by ``run`` beside the rates they do not limit."""
+    confidence: float = CONFIDENCE
+    """Two-sided level of every interval: 0.95, or wider after an adaptive run
+    (:func:`canary_mc.tune.precision.run_to_precision`)."""
 
     @property
     def false_alarm(self) -> Rate:

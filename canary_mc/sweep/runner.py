@@ -21,6 +21,7 @@ import numpy as np
 
 from canary_mc import __version__
 from canary_mc.engine import estimate_experiment
+from canary_mc.engine.adaptive import experiment_confidence
 from canary_mc.engine.core.schedule import plan_policy
 from canary_mc.engine.fastpath.shared import shared_key
 from canary_mc.errors import ConfigError
@@ -121,13 +122,30 @@ class SweepPlan:
         return sum(experiment.rollouts for _, _, experiment in self.points)
 
 
-def overrides(rollouts: int | None, seed: int | None) -> dict[str, int]:
-    """The command line's ``--rollouts``/``--seed`` as a model update."""
-    return {k: v for k, v in (("rollouts", rollouts), ("seed", seed)) if v is not None}
+def overrides(
+    rollouts: int | None,
+    seed: int | None,
+    precision: float | None = None,
+    max_rollouts: int | None = None,
+) -> dict[str, int | float]:
+    """The command line's ``--rollouts``/``--seed``/``--precision``/``--max-rollouts`` as
+    a model update."""
+    given = (
+        ("rollouts", rollouts),
+        ("seed", seed),
+        ("precision", precision),
+        ("max_rollouts", max_rollouts),
+    )
+    return {k: v for k, v in given if v is not None}
 
 
 def plan_sweep(
-    sweep_file: SweepFile, *, rollouts: int | None = None, seed: int | None = None
+    sweep_file: SweepFile,
+    *,
+    rollouts: int | None = None,
+    seed: int | None = None,
+    precision: float | None = None,
+    max_rollouts: int | None = None,
 ) -> SweepPlan:
     """Expand and validate every grid point, applying ``--rollouts``/``--seed``.
 
@@ -143,7 +161,7 @@ def plan_sweep(
             raise ConfigError(
                 f"{sweep_file.path}: {name} is swept in the file, so --{name} cannot set it"
             )
-    update = overrides(rollouts, seed)
+    update = overrides(rollouts, seed, precision, max_rollouts)
     base = sweep_file.experiment.model_copy(update=update)
     names = list(base.evaluated_scenarios)
     return SweepPlan(
@@ -315,7 +333,10 @@ def _write_results(
     summary: list[dict[str, Any]] = []
     stages: list[dict[str, Any]] = []
     for index, values, experiment in plan.points:
-        estimate = estimate_experiment(experiment, tallies[index])
+        # An adaptive point's intervals are at its per-look level (docs/tune.md).
+        estimate = estimate_experiment(
+            experiment, tallies[index], confidence=experiment_confidence(experiment)
+        )
         summary += tables.summary_rows(index, values, estimate, experiment)
         stages += tables.stage_rows(index, values, estimate, experiment)
     sweep_file, base = plan.sweep_file, plan.base

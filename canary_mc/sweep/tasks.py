@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canary_mc.engine.adaptive import tally_to_precision
 from canary_mc.engine.fastpath.shared import tally_threshold_settings
 from canary_mc.engine.simulate import tally_experiment
 from canary_mc.heap import keep_freed_memory
@@ -40,15 +41,26 @@ def run_task(task: PointTask) -> list[tuple[int, str, dict[str, Tally]]]:
     done = []
     for unit in task.units:
         shared = None
-        if len(unit) > 1:
+        adaptive = any(experiment.precision is not None for _, _, experiment in unit)
+        if len(unit) > 1 and not adaptive:
             experiments = [experiment for _, _, experiment in unit]
             shared = tally_threshold_settings(experiments, chunk_rollouts=task.chunk_rollouts)
         if shared is None:  # one point, or settings that are not nested
-            shared = [
-                tally_experiment(experiment, chunk_rollouts=task.chunk_rollouts)
-                for _, _, experiment in unit
-            ]
+            shared = [_tally(experiment, task.chunk_rollouts) for _, _, experiment in unit]
         done += [
             (index, key, tallies) for (index, key, _), tallies in zip(unit, shared, strict=True)
         ]
     return done
+
+
+def _tally(experiment: Experiment, chunk_rollouts: int | None) -> dict[str, Tally]:
+    """One point: its ``rollouts``, or adaptive precision's stopping look (``precision:``)."""
+    if experiment.precision is None:
+        return tally_experiment(experiment, chunk_rollouts=chunk_rollouts)
+    tallies, _, _ = tally_to_precision(
+        experiment,
+        precision=experiment.precision,
+        max_rollouts=experiment.max_rollouts,
+        chunk_rollouts=chunk_rollouts,
+    )
+    return tallies

@@ -15,8 +15,11 @@ import math
 from collections.abc import Callable
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+
+from canary_mc.errors import ConfigError
 
 GRID_STEP = 0.1
 """Grid spacing in units of one look's standard deviation (Simpson's rule)."""
@@ -147,3 +150,26 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
     raise ValueError(
         f"correction must be none, bonferroni, pocock or obrien_fleming, got {correction!r}"
     )
+
+
+def ztest_critical_values(rule: Any, n_looks: int) -> tuple[float, ...]:
+    """Critical values of a ``ztest`` rule's analysis of ``n_looks`` looks.
+
+    ``correction: calibrated`` uses the rule's own ``critical_value`` at every look, a
+    constant found by simulating the healthy canary on the file's traffic plan
+    (:func:`canary_mc.tune.calibrate.calibrate_experiment`); the others the textbook
+    values of :func:`critical_values`.
+
+    Raises
+    ------
+    ConfigError
+        ``calibrated`` without a ``critical_value`` (the experiment was not calibrated).
+    """
+    if rule.correction == "calibrated":
+        if rule.critical_value is None:
+            raise ConfigError(
+                "policy.rule.correction: calibrated needs its critical value: run the file "
+                "with `canary-mc run` (which calibrates it) or set policy.rule.critical_value"
+            )
+        return (float(rule.critical_value),) * n_looks
+    return critical_values(rule.correction, n_looks, rule.alpha)

@@ -41,7 +41,7 @@ from canary_mc.engine.noise.counts import (
     thinned_excess,
 )
 from canary_mc.engine.noise.draws import PRESENCE_VARIATE
-from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.boundaries import ztest_critical_values
 from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
 from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.model import Policy, Scenario, Service
@@ -255,7 +255,7 @@ def _sum_fires(
             n_looks = int(have.sum())
             if n_looks == 0:
                 return np.zeros(z.shape, dtype=bool)
-            c = np.asarray(critical_values(rule.correction, n_looks, rule.alpha))
+            c = np.asarray(ztest_critical_values(rule, n_looks))
             look = np.maximum(np.cumsum(have) - 1, 0)
             return (z > c[look]) & have
         log_lr = -0.5 * np.log1p(r) + r * z * z / (2.0 * (1.0 + r))

@@ -26,7 +26,7 @@ import numpy as np
 from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
 from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
 from canary_mc.engine.noise.draws import GaussianDraws
-from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.boundaries import ztest_critical_values
 from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
 from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.engine.rules.kernels import (
@@ -48,7 +48,7 @@ from canary_mc.model.rules import (
 def ztest_bounds(rule: ZTestRule, n_looks: int) -> list[float]:
     """Bounds on the sum of deltas in units of sigma: fire at look ``k`` when
     ``S_k > sigma * bound[k-1]``, i.e. ``Z_k = S_k / (sigma sqrt(k)) > c_k``."""
-    c = critical_values(rule.correction, n_looks, rule.alpha)
+    c = ztest_critical_values(rule, n_looks)
     return [c[k - 1] * math.sqrt(k) for k in range(1, n_looks + 1)]
 
 
