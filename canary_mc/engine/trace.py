@@ -88,8 +88,10 @@ class StepSnapshot:
     baseline_requests: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed demo's snapshot fields (same rounding), plus the step index."""
-        return {
+        """The seed demo's snapshot fields (same rounding), plus the step index; with a
+        ``policy.interval`` the ``minute``, with ``metrics:`` each metric's value and
+        limits."""
+        out: dict[str, Any] = {
             "step": self.step,
             "stage": self.stage,
             "canary_err": round(self.canary_error_rate, 4),
@@ -104,6 +106,14 @@ class StepSnapshot:
                 if getattr(self, name) is not None
             },
         }
+        if self.minute is not None:
+            out["minute"] = self.minute
+        if self.metrics:
+            out["metrics"] = {
+                name: {"value": value, "max": high, "min": low}
+                for name, value, high, low in self.metrics
+            }
+        return out
 
 
 COUNT_FIELDS = ("canary_errors", "canary_requests", "baseline_errors", "baseline_requests")
