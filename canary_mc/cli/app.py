@@ -31,6 +31,7 @@ from canary_mc.io.experiment_file import (
     load_sweep_file,
 )
 from canary_mc.io.progress import point_progress, rollout_progress
+from canary_mc.model._base import MAX_ROLLOUTS, MAX_SEED
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ app = typer.Typer(
 
 ExperimentPath = Annotated[Path, typer.Argument(help="Experiment file (YAML).", show_default=False)]
 SeedOption = Annotated[
-    int | None, typer.Option("--seed", min=0, help="Override the file's seed.", show_default=False)
+    int | None,
+    typer.Option(
+        "--seed", min=0, max=MAX_SEED, help="Override the file's seed.", show_default=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -85,7 +89,13 @@ def run(
     experiment: ExperimentPath,
     rollouts: Annotated[
         int | None,
-        typer.Option("--rollouts", min=1, help="Override the file's rollouts.", show_default=False),
+        typer.Option(
+            "--rollouts",
+            min=1,
+            max=MAX_ROLLOUTS,
+            help="Override the file's rollouts.",
+            show_default=False,
+        ),
     ] = None,
     seed: SeedOption = None,
     json_output: JsonOption = False,
@@ -196,7 +206,13 @@ def sweep(
     workers: WorkersOption = None,
     rollouts: Annotated[
         int | None,
-        typer.Option("--rollouts", min=1, help="Rollouts per grid point.", show_default=False),
+        typer.Option(
+            "--rollouts",
+            min=1,
+            max=MAX_ROLLOUTS,
+            help="Rollouts per grid point.",
+            show_default=False,
+        ),
     ] = None,
     seed: SeedOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,

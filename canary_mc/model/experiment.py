@@ -5,14 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from canary_mc.model._base import Count, Frozen, raise_at
+from canary_mc.model._base import Frozen, Rollouts, Seed, raise_at
 from canary_mc.model.policy import Policy
 from canary_mc.model.sweep import Sweep
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
 HEALTHY_NAME = "healthy"
+
+MAX_NAME_BYTES = 255
+"""Longest experiment name in UTF-8 bytes: a file name on common file systems."""
+
+
+def name_problem(name: str) -> str | None:
+    """The rule "a name is one safe path component": ``None`` if it is, else what is wrong.
+
+    The name is the results folder under ``--out``; an experiment file from elsewhere
+    must not write outside it (``../x``, ``/etc``, ``C:\\x``) or into ``--out`` itself.
+    """
+    if name in (".", ".."):
+        return f"must be a folder name, not {name!r}"
+    bad = [c for c in name if c in "/\\:" or ord(c) < 32 or ord(c) == 127]
+    if bad:
+        return (
+            f"must be one folder name, without '/', '\\', ':' or control characters, got {name!r}"
+        )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"must be at most {MAX_NAME_BYTES} bytes long (a folder name), got {len(name)}"
+    return None
 
 
 def onset_stage_problem(ref: str | int, stage_names: Sequence[str]) -> str | None:
@@ -55,13 +76,21 @@ class Experiment(Frozen):
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
     description: str = ""
-    seed: Annotated[Count, Field(ge=0)] = 0
-    rollouts: Annotated[Count, Field(ge=1)] = 10_000
+    seed: Annotated[Seed, Field(ge=0)] = 0
+    rollouts: Annotated[Rollouts, Field(ge=1)] = 10_000
     policy: Policy
     service: Service
     noise: Noise
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
     sweep: Sweep | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
 
     @model_validator(mode="after")
     def _scenarios_consistent(self) -> Experiment:

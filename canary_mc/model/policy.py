@@ -7,13 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from canary_mc.model._base import Count, Frozen, Number, raise_at
-from canary_mc.model.rules import CumulativeChecksRule, Rule, ThresholdRule, flagger_weights
+from canary_mc.model._base import MAX_STEPS, Frozen, Number, Steps, raise_at
+from canary_mc.model.rules import (
+    MIN_STEP_WEIGHT,
+    CumulativeChecksRule,
+    Rule,
+    ThresholdRule,
+    flagger_weights,
+)
 
-MAX_STEPS = 2000
-"""Most evaluation steps a policy may have. The engine holds every step of a chunk of
-rollouts in memory (at least one random-number block: 4,096 rollouts x n_steps x 8 bytes
-per array), so this keeps a run under about half a GiB whatever the policy."""
+__all__ = ["MAX_STEPS", "Policy", "Stage"]
 
 
 def repeated_stage_names(names: Sequence[object]) -> list[tuple[int, str]]:
@@ -52,7 +55,7 @@ class Stage(Frozen):
 
     name: Annotated[str, Field(min_length=1)]
     traffic_pct: Annotated[Number, Field(gt=0, le=100)]
-    duration_steps: Annotated[Count, Field(ge=1, le=MAX_STEPS)] = 1
+    duration_steps: Annotated[Steps, Field(ge=1)] = 1
     error_threshold: Annotated[Number, Field(ge=0)]
     latency_threshold_ms: Annotated[Number | None, Field(ge=0)] = None
 
@@ -100,7 +103,7 @@ class Policy(Frozen):
             return data
         step, top = rule.get("step_weight"), rule.get("max_weight", 100.0)
         numbers = all(
-            isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 100
+            isinstance(v, int | float) and not isinstance(v, bool) and MIN_STEP_WEIGHT <= v <= 100
             for v in (step, top)
         )
         if not (numbers and isinstance(stages, list | tuple) and len(stages) == 1):
