@@ -56,3 +56,16 @@ class ConfigError(CanaryMCError):
 
 class ResultsError(CanaryMCError):
     """A results folder is missing, incomplete or unreadable (e.g. no ``summary.parquet``)."""
+
+
+class OutputError(CanaryMCError):
+    """An output file or folder cannot be written (not a folder, read-only, disk full)."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        self.path = path
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        super().__init__(f"cannot write {path}: {reason}")
+
+
+class LockedError(CanaryMCError):
+    """Another run holds the lock of a results folder."""

@@ -24,6 +24,7 @@ from canary_mc.cli.render import bench_table, estimate_tables, figures_table, tr
 from canary_mc.engine import run_experiment, trace_rollout
 from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError, Problem
 from canary_mc.heap import keep_freed_memory
+from canary_mc.io.atomic import check_writable, write_text
 from canary_mc.io.experiment_file import (
     SweepFile,
     load_experiment,
@@ -244,6 +245,10 @@ def sweep(
     chunk_rollouts: Annotated[
         int | None, typer.Option("--chunk-rollouts", min=1, hidden=True)
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If another sweep is writing the same folder, wait for it."),
+    ] = False,
 ) -> None:
     """Run every grid point x scenario; write summary.parquet and stages.parquet.
 
@@ -264,8 +269,10 @@ def sweep(
             )
         if scheduler is not None and executor_name is not ExecutorChoice.dask:
             raise ConfigError("--scheduler needs --executor dask")
+        for plan in plans:  # before any work: a path and a reason, not a lost point
+            check_writable(out / plan.name)
         with make_executor(executor_name.value, workers, scheduler) as executor:
-            _run_plans(plans, out, executor, fresh, chunk_rollouts, quiet, no_plots, target)
+            _run_plans(plans, out, executor, fresh, chunk_rollouts, quiet, no_plots, target, wait)
 
 
 def _run_plans(
@@ -277,9 +284,19 @@ def _run_plans(
     quiet: bool,
     no_plots: bool,
     target: float,
+    wait: bool,
 ) -> None:
     """Run the validated plans one after the other on one executor, then their reports."""
     from canary_mc.sweep.runner import run_sweep
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def waiting(pid: int | None) -> None:
+        who = f"process {pid}" if pid is not None else "another process"
+        err.print(f"waiting for {who}, which is writing {out / plan.name}", markup=False)
+
+    def warn(line: str) -> None:
+        err.print(f"warning: {line}", markup=False)
 
     for plan in plans:
         label = f"{plan.name}"
@@ -292,6 +309,9 @@ def _run_plans(
                 fresh=fresh,
                 chunk_rollouts=chunk_rollouts,
                 on_point=done,
+                on_warning=warn,
+                wait=wait,
+                on_wait=waiting,
             )
         elapsed = time.perf_counter() - started
         scenarios = len(plan.base.evaluated_scenarios)
@@ -385,12 +405,10 @@ def bench(
     with user_errors():
         for path in (experiment, counts_experiment):
             load_experiment(path)  # a bad file is a user error before anything is timed
+        check_writable(out)
         reference, report = run_benchmarks(str(experiment), str(counts_experiment), quick=quick)
-    from canary_mc.sweep.store import atomic_path
-
-    payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
-    with atomic_path(out / "bench.json") as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
+        write_text(out / "bench.json", json.dumps(payload, indent=2) + "\n")
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
         return

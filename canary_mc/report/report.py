@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from canary_mc.errors import ConfigError
+from canary_mc.io.atomic import write_text
 from canary_mc.report.data import (
     AxisRoles,
     Recommendation,
@@ -154,7 +155,7 @@ def build_report(
         decision_times=decision_times,
     )
     report = results.directory / REPORT_FILE
-    report.write_text(text, encoding="utf-8")
+    write_text(report, text)
     written.append(report)
     return written
 

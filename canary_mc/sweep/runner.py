@@ -29,6 +29,7 @@ from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store
 from canary_mc.sweep.executors import Executor, SerialExecutor
+from canary_mc.sweep.lock import results_lock
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
 
 ROLLOUT_STEPS_PER_SECOND = 2e7
@@ -181,6 +182,9 @@ def run_sweep(
     fresh: bool = False,
     chunk_rollouts: int | None = None,
     on_point: Callable[[int], Any] | None = None,
+    on_warning: Callable[[str], Any] | None = None,
+    wait: bool = False,
+    on_wait: Callable[[int | None], Any] | None = None,
 ) -> SweepResult:
     """Run every grid point not already on disk, then write the Parquet files.
 
@@ -198,12 +202,33 @@ def run_sweep(
         Engine chunk size; never changes the numbers.
     on_point : callable, optional
         Called with the rollouts of each point as it is done (0 for a saved point).
+    on_warning : callable, optional
+        Called with one line for each saved point that cannot be trusted (a bad
+        checksum, a broken tally invariant); that point is computed again.
+    wait : bool
+        When another sweep holds the folder's lock, wait for it instead of raising
+        :class:`~canary_mc.errors.LockedError`.
+    on_wait : callable, optional
+        Called with the holder's PID when waiting starts.
 
     Returns
     -------
     SweepResult
     """
     directory = Path(out) / plan.name
+    with results_lock(directory, wait=wait, on_wait=on_wait):
+        return _run_locked(plan, directory, executor, fresh, chunk_rollouts, on_point, on_warning)
+
+
+def _run_locked(
+    plan: SweepPlan,
+    directory: Path,
+    executor: Executor | None,
+    fresh: bool,
+    chunk_rollouts: int | None,
+    on_point: Callable[[int], Any] | None,
+    on_warning: Callable[[str], Any] | None,
+) -> SweepResult:
     if fresh:
         clear(directory)
     store.remove_stale_temporaries(directory)
@@ -211,8 +236,10 @@ def run_sweep(
     todo = []
     for index, _, experiment in plan.points:
         key = store.point_key(experiment)
-        saved = store.read_point(directory, key)
-        if saved is not None and list(saved) == list(experiment.evaluated_scenarios):
+        saved, problem = store.load_point(directory, key, experiment)
+        if problem is not None and on_warning is not None:
+            on_warning(f"{store.point_path(directory, key)}: {problem}; computing it again")
+        if saved is not None:
             tallies[index] = saved
             if on_point is not None:
                 on_point(0)
@@ -332,6 +359,9 @@ def _write_results(
     }
     summary_path = directory / store.SUMMARY
     stages_path = directory / store.STAGES
-    store.write_parquet(store.summary_frame(summary, sweep_file.axes), summary_path, metadata)
-    store.write_parquet(store.stages_frame(stages), stages_path, metadata)
+    summary_frame = store.summary_frame(summary, sweep_file.axes)
+    stages_frame = store.stages_frame(stages)
+    metadata[store.PAIR] = store.pair_id(summary_frame, stages_frame)
+    store.write_parquet(summary_frame, summary_path, metadata)
+    store.write_parquet(stages_frame, stages_path, metadata)
     return SweepResult(directory, summary_path, stages_path, len(plan.points), reused)
