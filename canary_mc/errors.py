@@ -69,3 +69,7 @@ class OutputError(CanaryMCError):
 
 class LockedError(CanaryMCError):
     """Another run holds the lock of a results folder."""
+
+
+class WorkerLostError(CanaryMCError):
+    """A worker process died mid-sweep; what it computed is lost, the rest is saved."""

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
+from canary_mc.sweep import store
+from canary_mc.sweep.lock import results_lock
 
 runner = CliRunner()
 
@@ -145,3 +157,316 @@ def test_command_line_numbers_are_bounded_too(tmp_path, option, value):
     path = write(tmp_path, COUNTS)
     result = invoke("run", path, option, value)
     assert_clean_refusal(result, option)
+
+
+# --- saved points are checked before they are trusted (item 4) -------------------------
+
+SWEEP = COUNTS + "sweep: {grid: {service.requests_per_step: [100, 1000]}}\n"
+
+
+def sweep_args(path: Path, out: Path, *extra: object) -> list[object]:
+    return ["sweep", path, "--out", out, "--quiet", "--no-plots", "--executor", "serial", *extra]
+
+
+@pytest.fixture
+def swept(tmp_path):
+    """A finished two-point sweep: (file, out, its summary as computed cleanly)."""
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    result = invoke(*sweep_args(path, out))
+    assert result.exit_code == 0, result.output
+    return path, out, pd.read_parquet(out / "hostile" / "summary.parquet")
+
+
+def point_files(out: Path) -> list[Path]:
+    return sorted((out / "hostile" / "points").glob("*.json"))
+
+
+def resign(payload: dict) -> dict:
+    """Recompute a point's checksum, as a careless hand edit that knows the format would."""
+    return {**payload, "checksum": store._checksum(payload["key"], payload["tallies"])}
+
+
+def set_field(field: str, value: object):
+    def corrupt(payload: dict, other: dict) -> dict:
+        payload["tallies"][0][1][field] = value
+        return payload
+
+    return corrupt
+
+
+def swap_scenarios(payload: dict, other: dict) -> dict:
+    (a, ta), (b, tb) = payload["tallies"]
+    payload["tallies"] = [[a, tb], [b, ta]]
+    return payload
+
+
+def rollbacks_plus_1000(payload: dict, other: dict) -> dict:
+    payload["tallies"][1][1]["rollbacks"] += 1000
+    return payload
+
+
+def other_points_content(payload: dict, other: dict) -> dict:
+    return {**other, "key": payload["key"]}
+
+
+def one_stage_too_few(payload: dict, other: dict) -> dict:
+    payload["tallies"][0][1]["rollbacks_by_stage"].pop()
+    return payload
+
+
+CORRUPTIONS = {
+    "rollbacks raised by 1000": rollbacks_plus_1000,
+    "rollbacks above n_rollouts": set_field("rollbacks", 501),
+    "negative count": set_field("latency_rollbacks", -1),
+    "float for an integer": set_field("steps_sum", 2000.0),
+    "scenarios swapped": swap_scenarios,
+    "another point's content, key rewritten": other_points_content,
+    "n_rollouts 0": set_field("n_rollouts", 0),
+    "rollbacks a string": set_field("rollbacks", "12"),
+    "wrong stage count": one_stage_too_few,
+}
+DETECTABLE_BY_INVARIANTS = {
+    "rollbacks raised by 1000",
+    "rollbacks above n_rollouts",
+    "negative count",
+    "float for an integer",
+    "n_rollouts 0",
+    "rollbacks a string",
+    "wrong stage count",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "signed"),
+    [(c, False) for c in CORRUPTIONS] + [(c, True) for c in sorted(DETECTABLE_BY_INVARIANTS)],
+)
+def test_a_corrupt_point_is_recomputed_with_one_warning(swept, case, signed):
+    """Each corruption is caught by the checksum; re-signed, by the tally invariants."""
+    path, out, clean = swept
+    target, other = point_files(out)
+    payload = CORRUPTIONS[case](json.loads(target.read_text()), json.loads(other.read_text()))
+    target.write_text(json.dumps(resign(payload) if signed else payload))
+    result = invoke(*sweep_args(path, out))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(target) in warnings[0], result.output
+    assert "computing it again" in warnings[0]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "hostile" / "summary.parquet"), clean)
+    rerun = invoke(*sweep_args(path, out))  # the recomputed point is trusted again
+    assert "warning" not in rerun.output
+
+
+def test_every_rule_and_model_produces_tallies_that_pass_the_invariants():
+    """The invariants hold for real tallies, or every resumed point would be recomputed."""
+    from canary_mc.engine.simulate import tally_experiment
+    from canary_mc.io.experiment_file import parse_experiment
+
+    rules = [
+        "threshold",
+        "{kind: failure_limit, failure_limit: 1}",
+        "{kind: cumulative_checks, threshold: 2}",
+        "{kind: ztest, correction: pocock}",
+        "sprt",
+        "msprt",
+        "{kind: mannwhitney, samples_per_step: 4}",
+    ]
+    for noise in ("noise: {model: counts}", "noise: {error_sigma: 0.005, latency_sigma_ms: 10}"):
+        for rule in rules:
+            text = COUNTS.replace("noise: {model: counts}", noise).replace(
+                "policy:\n", f"policy:\n  rule: {rule}\n  no_data: fail\n"
+            )
+            if "counts" not in noise:
+                text = text.replace(", requests_per_step: 1000", "")
+            experiment = parse_experiment(text)
+            for name, tally in tally_experiment(experiment).items():
+                fields = json.loads(json.dumps(dataclasses.asdict(tally)))
+                assert store.tally_problem(fields, experiment) is None, (noise, rule, name)
+
+
+# --- one writer per folder, results as a pair, workers die with their parent (item 5) ----
+
+
+def test_a_second_sweep_into_a_locked_folder_names_the_holder(tmp_path):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    with results_lock(out / "hostile"):
+        result = invoke(*sweep_args(path, out))
+    assert_clean_refusal(result, f"being written by process {os.getpid()}", "--wait")
+    assert not (out / "hostile" / "points").exists()  # refused before any work
+
+
+def test_wait_lets_the_second_sweep_run_after_the_first(tmp_path):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    held = threading.Event()
+
+    def holder() -> None:
+        with results_lock(out / "hostile"):
+            held.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait()
+    result = invoke(*sweep_args(path, out, "--wait"))
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert f"waiting for process {os.getpid()}" in result.output
+    assert (out / "hostile" / "summary.parquet").is_file()
+
+
+def test_the_lock_of_a_killed_sweep_is_released(tmp_path):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    code = (
+        "import sys, time\nfrom canary_mc.sweep.lock import results_lock\n"
+        "with results_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(out / "hostile")], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    assert invoke(*sweep_args(path, out)).exit_code == 2
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert invoke(*sweep_args(path, out)).exit_code == 0
+
+
+def test_two_concurrent_sweeps_corrupt_nothing_and_compute_once(tmp_path):
+    path = write(tmp_path, SWEEP.replace("rollouts: 500", "rollouts: 20000"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "canary_mc", *map(str, sweep_args(path, out, "--wait"))]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in "12"
+    ]
+    outputs = [p.communicate() for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outputs
+    assert "Traceback" not in repr(outputs)
+    # The one that waited found every point saved by the other: nothing computed twice.
+    assert sum("reused" in stdout for stdout, _ in outputs) == 1, outputs
+    assert not list((out / "hostile").rglob("*.tmp"))
+    assert len(point_files(out)) == 2
+
+
+def test_plot_refuses_a_summary_and_stages_of_different_runs(tmp_path):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    assert invoke(*sweep_args(path, out)).exit_code == 0
+    folder = out / "hostile"
+    old_stages = (folder / "stages.parquet").read_bytes()
+    assert invoke(*sweep_args(path, out, "--seed", 9)).exit_code == 0
+    (folder / "stages.parquet").write_bytes(old_stages)  # a crash between the two writes
+    result = invoke("plot", folder)
+    assert_clean_refusal(result, "come from different runs")
+
+
+def test_workers_exit_when_the_sweep_is_killed(tmp_path):
+    path = write(tmp_path, SWEEP.replace("rollouts: 500", "rollouts: 3000000"))
+    command = [sys.executable, "-m", "canary_mc", "sweep", str(path), "--quiet", "--no-plots"]
+    parent = subprocess.Popen([*command, "--workers", "2", "--out", str(tmp_path / "out")])
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(children) < 2:
+        children = child_pids(parent.pid)
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the workers start their tasks
+    children = child_pids(parent.pid)
+    assert children, "the sweep should have started worker processes"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.1)
+    assert not [pid for pid in children if alive(pid)], "workers outlived their parent"
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        pytest.skip("needs Linux /proc")
+    return [int(p) for p in text.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+# --- write errors: a path and a reason, before any work, nothing partial (item 6) --------
+
+
+def test_out_on_a_file_fails_before_any_work(tmp_path):
+    path = write(tmp_path, SWEEP)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke(*sweep_args(path, blocker))
+    assert_clean_refusal(result, f"cannot write {blocker / 'hostile'}", "Not a directory")
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def fail_when(name: str, original):
+    def write(self, *args, **kwargs):
+        if name in str(self):
+            full_disk()
+        return original(self, *args, **kwargs)
+
+    return write
+
+
+@pytest.mark.parametrize("writer", ["point", "parquet", "png", "report"])
+def test_a_full_disk_in_any_writer_leaves_nothing_partial(tmp_path, monkeypatch, writer):
+    import matplotlib.figure
+    import pyarrow.parquet
+
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    folder = out / "hostile"
+    if writer == "point":
+        monkeypatch.setattr(Path, "write_text", fail_when(".json.", Path.write_text))
+        expected = folder / "points"
+    elif writer == "parquet":
+        monkeypatch.setattr(pyarrow.parquet, "write_table", full_disk)
+        expected = folder / "summary.parquet"
+    elif writer == "png":
+        monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+        expected = folder / "plots"
+    else:
+        monkeypatch.setattr(Path, "write_text", fail_when("report.md.", Path.write_text))
+        expected = folder / "report.md"
+    args = [a for a in sweep_args(path, out) if a != "--no-plots"]
+    result = invoke(*args)
+    assert_clean_refusal(result, f"cannot write {expected}", "No space left on device")
+    assert not list(folder.rglob("*.tmp")), "no temporary left behind"
+    for written in folder.rglob("*"):
+        assert written.is_dir() or written.name == ".lock" or written.stat().st_size > 0
+    if writer != "point":
+        monkeypatch.undo()
+        assert invoke(*sweep_args(path, out)).exit_code == 0  # the saved points resume
+
+
+# --- results honour the umask (issue 17, item 7) ------------------------------------------
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_every_result_file_honours_the_umask(tmp_path, umask, mode):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        args = [a for a in sweep_args(path, out) if a != "--no-plots"]
+        assert invoke(*args).exit_code == 0
+    finally:
+        os.umask(old)
+    files = [p for p in (out / "hostile").rglob("*") if p.is_file() and p.name != ".lock"]
+    kinds = {p.suffix for p in files}
+    assert {".json", ".parquet", ".png", ".md"} <= kinds
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(mode)}

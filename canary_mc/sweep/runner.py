@@ -23,12 +23,12 @@ from canary_mc import __version__
 from canary_mc.engine import estimate_experiment
 from canary_mc.engine.schedule import plan_policy
 from canary_mc.engine.shared import shared_key
-from canary_mc.errors import ConfigError
+from canary_mc.errors import ConfigError, WorkerLostError
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store
-from canary_mc.sweep.executors import Executor, SerialExecutor
+from canary_mc.sweep.executors import Executor, SerialExecutor, WorkerLost
 from canary_mc.sweep.lock import results_lock
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
 
@@ -255,12 +255,21 @@ def _run_locked(
     )
     units = _units(todo, executor.parallelism)
     tasks = _batches(units, batch_work, chunk_rollouts)
-    for results in executor.map_unordered(run_task, tasks):
-        for index, key, point_tallies in results:
-            store.write_point(directory, key, point_tallies)
-            tallies[index] = point_tallies
-            if on_point is not None:
-                on_point(next(iter(point_tallies.values())).n_rollouts)
+    try:
+        for results in executor.map_unordered(run_task, tasks):
+            for index, key, point_tallies in results:
+                store.write_point(directory, key, point_tallies)
+                tallies[index] = point_tallies
+                if on_point is not None:
+                    on_point(next(iter(point_tallies.values())).n_rollouts)
+    except WorkerLost as lost:
+        points = [index for unit in lost.task.units for index, _, _ in unit]
+        raise WorkerLostError(
+            f"{directory}: a worker process died (killed by a signal, perhaps the "
+            f"out-of-memory killer) while computing grid point(s) "
+            f"{', '.join(map(str, points))}; {len(tallies)} of {len(plan.points)} points "
+            "are saved, and running the same command again resumes from them"
+        ) from None
     return _write_results(plan, directory, tallies, reused)
 
 
