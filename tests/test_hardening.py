@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
-from canary_mc.sweep import store
+from canary_mc.engine import cost
+from canary_mc.engine.simulate import tally_experiment
+from canary_mc.io.experiment_file import SweepFile, load_sweep_file, parse_experiment
+from canary_mc.sweep import estimate, store
 from canary_mc.sweep.lock import results_lock
 
 runner = CliRunner()
@@ -259,9 +263,6 @@ def test_a_corrupt_point_is_recomputed_with_one_warning(swept, case, signed):
 
 def test_every_rule_and_model_produces_tallies_that_pass_the_invariants():
     """The invariants hold for real tallies, or every resumed point would be recomputed."""
-    from canary_mc.engine.simulate import tally_experiment
-    from canary_mc.io.experiment_file import parse_experiment
-
     rules = [
         "threshold",
         "{kind: failure_limit, failure_limit: 1}",
@@ -470,3 +471,126 @@ def test_every_result_file_honours_the_umask(tmp_path, umask, mode):
     kinds = {p.suffix for p in files}
     assert {".json", ".parquet", ".png", ".md"} <= kinds
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(mode)}
+
+
+# --- work estimated before anything runs or is expanded (item 3) -------------------------
+
+BILLION = """\
+sweep:
+  grid:
+    policy.error_threshold_scale: {start: 0.1, stop: 2, num: 1000}
+    noise.error_dispersion: {start: 0, stop: 1, num: 1000}
+    policy.latency_threshold_ms: {start: 10, stop: 100, num: 1000}
+"""
+
+
+def no_expansion(monkeypatch):
+    def refuse(self):
+        raise AssertionError("the grid was expanded")
+
+    monkeypatch.setattr(SweepFile, "points", refuse)
+
+
+def test_a_billion_point_grid_is_refused_before_expansion(tmp_path, monkeypatch):
+    no_expansion(monkeypatch)
+    path = write(tmp_path, COUNTS.replace("rollouts: 500", "rollouts: 1") + BILLION)
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--rollouts", 1)
+    assert_clean_refusal(result, "1,000,000,000 grid points", "more than 24 hours", "--yes")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_too_large_for_memory_is_refused_before_expansion(tmp_path, monkeypatch):
+    no_expansion(monkeypatch)
+    monkeypatch.setattr(estimate, "physical_memory", lambda: 4e9)
+    grid = BILLION.replace("num: 1000}\n    policy.latency", "num: 1}\n    policy.latency")
+    path = write(tmp_path, COUNTS.replace("rollouts: 500", "rollouts: 1") + grid)
+    result = invoke("sweep", path, "--out", tmp_path / "out")
+    assert_clean_refusal(result, "1,000,000 grid points", "more memory than 2.0 GB")
+
+
+@pytest.mark.parametrize("rollouts", [10**12, 10**11])
+def test_run_refuses_a_day_of_work_without_yes(tmp_path, rollouts):
+    path = write(tmp_path, COUNTS)
+    result = invoke("run", path, "--rollouts", rollouts)
+    assert_clean_refusal(result, f"{path}: estimated", "rollout-steps", "--yes")
+
+
+def test_the_estimate_is_per_rule_and_model():
+    """mannwhitney at 50 samples is estimated far slower than threshold (issue: 50x)."""
+    slow = parse_experiment(COUNTS.replace("policy:\n", MW.format(m=50)))
+    fast = parse_experiment(COUNTS)
+    ratio = estimate.estimate_work(slow).seconds / estimate.estimate_work(fast).seconds
+    assert ratio > 50
+    gaussian = parse_experiment(GAUSSIAN)
+    assert estimate.estimate_work(gaussian).seconds < estimate.estimate_work(fast).seconds
+
+
+MW = "policy:\n  rule: {{kind: mannwhitney, samples_per_step: {m}}}\n"
+GAUSSIAN = COUNTS.replace(
+    "noise: {model: counts}", "noise: {error_sigma: 0.01, latency_sigma_ms: 5}"
+)
+GAUSSIAN = GAUSSIAN.replace(", requests_per_step: 1000", "")
+
+
+@pytest.mark.parametrize("m", [2, 30, 100])
+def test_mannwhitney_memory_does_not_grow_with_rollouts(m):
+    text = COUNTS.replace("policy:\n", MW.format(m=m))
+    peaks = {
+        n: estimate.estimate_work(parse_experiment(text.replace("rollouts: 500", f"rollouts: {n}")))
+        for n in (20_000, 200_000, 2_000_000)
+    }
+    assert len({e.peak_bytes for e in peaks.values()}) == 1
+    assert peaks[2_000_000].seconds > 50 * peaks[20_000].seconds
+
+
+@pytest.mark.parametrize(
+    ("rule", "noise"),
+    [
+        ("threshold", "counts"),
+        ("{kind: cumulative_checks, threshold: 2}", "counts"),
+        ("msprt", "gaussian"),
+        ("{kind: mannwhitney, samples_per_step: 12}", "gaussian"),
+        ("{kind: mannwhitney, samples_per_step: 20}", "counts"),
+        ("{kind: mannwhitney, samples_per_step: 40}", "counts"),
+        ("{kind: mannwhitney, samples_per_step: 3}", "counts"),
+    ],
+)
+def test_a_chunk_never_needs_more_memory_than_estimated(rule, noise):
+    """The working set the guard assumes bounds what the engine really allocates."""
+    text = (COUNTS if noise == "counts" else GAUSSIAN).replace(
+        "policy:\n", f"policy:\n  rule: {rule}\n"
+    )
+    experiment = parse_experiment(text.replace("rollouts: 500", "rollouts: 9000"))
+    tracemalloc.start()
+    try:
+        tally_experiment(experiment)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    policy, noise = experiment.policy, experiment.noise
+    assert peak <= cost.chunk_bytes(policy, noise)
+    assert cost.chunk_bytes(policy, noise) <= max(
+        cost.target_bytes(noise), cost.block_bytes(policy, noise)
+    )
+
+
+def test_a_sweep_estimate_equals_the_sum_over_its_points(tmp_path):
+    """Without expanding, the estimate of a full grid is exact: factors per axis multiply."""
+    grid = (
+        "sweep:\n  grid:\n    rollouts: [5000, 9000, 20000]\n"
+        "    policy.stages.a.duration_steps: [1, 2, 7]\n"
+        "    policy.rule: [threshold, {kind: mannwhitney, samples_per_step: 8}]\n"
+    )
+    sweep_file = load_sweep_file(write(tmp_path, COUNTS + grid))
+    estimated = estimate.estimate_work(
+        sweep_file.experiment, n_points=sweep_file.n_points, axes=sweep_file.axis_variants()
+    )
+    each = [estimate.estimate_work(e) for _, e in sweep_file.points()]
+    assert estimated.rollout_steps == pytest.approx(sum(e.rollout_steps for e in each))
+    assert estimated.seconds == pytest.approx(sum(e.seconds for e in each))
+    assert estimated.peak_bytes >= max(e.peak_bytes for e in each)
+    # run and sweep estimate one experiment alike
+    single = load_sweep_file(write(tmp_path, COUNTS, "one.yaml"))
+    assert estimate.estimate_work(single.experiment) == estimate.estimate_work(
+        single.experiment, n_points=1, axes=single.axis_variants()
+    )

@@ -33,6 +33,7 @@ from canary_mc.io.experiment_file import (
 )
 from canary_mc.io.progress import point_progress, rollout_progress
 from canary_mc.model._base import MAX_ROLLOUTS, MAX_SEED
+from canary_mc.sweep.estimate import NOTICE_SECONDS, WorkEstimate, check_work, estimate_work
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
 
 if TYPE_CHECKING:
@@ -78,6 +79,22 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(USAGE_ERROR) from None
 
 
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", help="Run even work estimated above a day or half the memory."),
+]
+
+
+def size_check(what: str, estimate: WorkEstimate, *, yes: bool) -> None:
+    """Refuse work too large without ``--yes``; print the estimate of long work."""
+    if not yes:
+        check_work(estimate, what=what)
+    if estimate.seconds > NOTICE_SECONDS:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"{what}: estimated {estimate.describe()}", markup=False
+        )
+
+
 def print_caveats(caveats: tuple[Problem, ...]) -> None:
     """Print each located caveat of a valid file on standard error, as a warning."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -101,6 +118,7 @@ def run(
     seed: SeedOption = None,
     json_output: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    yes: YesOption = False,
 ) -> None:
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
     with user_errors():
@@ -111,6 +129,8 @@ def run(
                 f"{experiment}: has a sweep of {config.sweep.n_points:,} grid points; "
                 f"run it with `canary-mc sweep {experiment}`"
             )
+        base = config.model_copy(update={} if rollouts is None else {"rollouts": rollouts})
+        size_check(str(experiment), estimate_work(base), yes=yes)
         total = config.rollouts if rollouts is None else rollouts
         with rollout_progress(total, label=config.name, enabled=not quiet) as advance:
             estimate = run_experiment(config, rollouts=rollouts, seed=seed, on_chunk=advance)
@@ -220,9 +240,7 @@ def sweep(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Discard saved points and start over.")
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
-    ] = False,
+    yes: YesOption = False,
     executor_name: Annotated[
         ExecutorChoice, typer.Option("--executor", help="Where grid points run.")
     ] = ExecutorChoice.process,
@@ -259,7 +277,7 @@ def sweep(
     with user_errors():
         if not no_plots and not 0 < target < 1:
             raise ConfigError(f"--target must be a fraction between 0 and 1, got {target:g}")
-        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=None if yes else workers)
+        plans = _plan_all(files, rollouts=rollouts, seed=seed, workers=workers, yes=yes)
         names = [plan.name for plan in plans]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -330,11 +348,16 @@ def _run_plans(
 
 
 def _plan_all(
-    files: list[Path], *, rollouts: int | None, seed: int | None, workers: int | None
+    files: list[Path],
+    *,
+    rollouts: int | None,
+    seed: int | None,
+    workers: int,
+    yes: bool,
 ) -> list[SweepPlan]:
     """Load, size-check and expand every file first, so a bad file stops the run before
-    any output; ``workers=None`` skips the size check (``--yes``)."""
-    from canary_mc.sweep.runner import check_size, plan_sweep
+    any output, and a grid too large stops it before it is expanded."""
+    from canary_mc.sweep.runner import overrides, plan_sweep
 
     problems = []
     loaded = []
@@ -347,9 +370,15 @@ def _plan_all(
         raise ExperimentFileError(problems)
     for sweep_file in loaded:
         print_caveats(sweep_file.caveats)
-    if workers is not None:
-        for sweep_file in loaded:
-            check_size(sweep_file, rollouts=rollouts, workers=workers)
+    update = overrides(rollouts, seed)
+    for sweep_file in loaded:
+        estimate = estimate_work(
+            sweep_file.experiment.model_copy(update=update),
+            n_points=sweep_file.n_points,
+            axes=sweep_file.axis_variants(update),
+            workers=workers,
+        )
+        size_check(sweep_file.path, estimate, yes=yes)
     plans = []
     for sweep_file in loaded:
         try:

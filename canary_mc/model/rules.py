@@ -33,8 +33,9 @@ StepWeight = bounded_number(
 
 MAX_SAMPLES = 100
 """Most Mann-Whitney samples per side and step. The U test compares every pair of the
-pooled samples: its working set is about ``5 (2 m)^2`` bytes per rollout-step, 200 KB at
-100, so one 4,096-rollout block already needs about 0.8 GB per step."""
+pooled samples: its working set grows as ``m^2`` (``canary_mc.engine.cost``), about
+45 KB per rollout-step at 100, so one 4,096-rollout block needs about 180 MB per step
+(400 samples asked for 48 GiB)."""
 
 Samples = bounded_count(Bound(MAX_SAMPLES, "the U test's memory grows as its square"))
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from canary_mc import __version__
-from canary_mc.engine import estimate_experiment
+from canary_mc.engine import cost, estimate_experiment
 from canary_mc.engine.schedule import plan_policy
 from canary_mc.engine.shared import shared_key
 from canary_mc.errors import ConfigError, WorkerLostError
@@ -31,13 +31,6 @@ from canary_mc.sweep import store
 from canary_mc.sweep.executors import Executor, SerialExecutor, WorkerLost
 from canary_mc.sweep.lock import results_lock
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
-
-ROLLOUT_STEPS_PER_SECOND = 2e7
-"""A conservative single-core engine speed (rollout-steps per scenario per second) on
-this project's reference machine, used only to estimate how long a sweep will take."""
-
-MAX_UNCONFIRMED_SECONDS = 6 * 3600
-"""Longest estimated run that starts without ``--yes``."""
 
 
 @dataclass(frozen=True)
@@ -60,39 +53,6 @@ class SweepResult:
     stages: Path
     n_points: int
     reused: int
-
-
-def work_of(sweep_file: SweepFile, rollouts: int | None = None) -> float:
-    """Rollout-steps a sweep needs, summed over points and scenarios (an estimate input).
-
-    ``rollouts`` and the number of steps may be swept; the base values are used, so it is
-    an estimate, computed without expanding the grid.
-    """
-    experiment = sweep_file.experiment
-    n = experiment.rollouts if rollouts is None else rollouts
-    scenarios = len(experiment.evaluated_scenarios)
-    return float(sweep_file.n_points) * scenarios * n * experiment.policy.n_steps
-
-
-def check_size(sweep_file: SweepFile, *, rollouts: int | None, workers: int) -> None:
-    """Refuse a sweep estimated to run longer than :data:`MAX_UNCONFIRMED_SECONDS`.
-
-    Raises
-    ------
-    ConfigError
-        Naming the grid's size and the estimated time, and how to run it anyway.
-    """
-    work = work_of(sweep_file, rollouts)
-    seconds = work / ROLLOUT_STEPS_PER_SECOND / max(workers, 1)
-    if seconds > MAX_UNCONFIRMED_SECONDS:
-        experiment = sweep_file.experiment
-        n = experiment.rollouts if rollouts is None else rollouts
-        raise ConfigError(
-            f"{sweep_file.path}: the sweep has {sweep_file.n_points:,} grid points x "
-            f"{len(experiment.evaluated_scenarios)} scenarios x {n:,} rollouts "
-            f"({work:.3g} rollout-steps), about {seconds / 3600:,.0f} hours on {workers} "
-            "worker(s); pass --yes to run it anyway, or shrink the grid or --rollouts"
-        )
 
 
 @dataclass(frozen=True)
@@ -249,10 +209,7 @@ def _run_locked(
     executor = SerialExecutor() if executor is None else executor
     # Tasks of about task_seconds, but at least 4 per worker when there are enough points.
     total_work = sum(_work(experiment) for _, _, experiment in todo)
-    batch_work = min(
-        executor.task_seconds * ROLLOUT_STEPS_PER_SECOND,
-        total_work / (4 * executor.parallelism),
-    )
+    batch_work = min(executor.task_seconds, total_work / (4 * executor.parallelism))
     units = _units(todo, executor.parallelism)
     tasks = _batches(units, batch_work, chunk_rollouts)
     try:
@@ -284,9 +241,10 @@ def clear(directory: Path) -> None:
 
 
 def _work(experiment: Experiment) -> float:
-    """Rollout-steps summed over scenarios: a point's cost, for batching."""
-    scenarios = len(experiment.evaluated_scenarios)
-    return float(experiment.rollouts) * experiment.policy.n_steps * scenarios
+    """A point's single-core seconds at its rule's measured speed, for batching."""
+    policy, noise = experiment.policy, experiment.noise
+    steps = float(experiment.rollouts) * policy.max_steps * len(experiment.evaluated_scenarios)
+    return steps * cost.seconds_per_rollout_step(policy, noise)
 
 
 def _units(todo: list[Point], parallelism: int) -> list[tuple[Point, ...]]:
@@ -328,7 +286,7 @@ def _nested_chains(items: list[Point]) -> list[list[Point]]:
 def _batches(
     units: list[tuple[Point, ...]], batch_work: float, chunk_rollouts: int | None
 ) -> Iterator[PointTask]:
-    """Group units into tasks of at least ``batch_work`` rollout-steps (one unit if 0).
+    """Group units into tasks of at least ``batch_work`` seconds (one unit if 0).
 
     A unit of shared settings costs about one point (measured: 10 settings on shared
     paths take 1.1 to 2.4 times one setting), counted here as one point per 4 settings.
