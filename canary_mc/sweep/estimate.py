@@ -93,6 +93,11 @@ def _simulation(experiment: Experiment) -> tuple[float, float, float, float]:
     return float(steps), seconds, cost.target_bytes(noise), cost.block_bytes(policy, noise)
 
 
+def point_seconds(experiment: Experiment) -> float:
+    """Single-core seconds to simulate one experiment at its rule's measured speed."""
+    return _simulation(experiment)[1]
+
+
 def estimate_work(
     base: Experiment,
     *,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from canary_mc import __version__
-from canary_mc.engine import cost, estimate_experiment
+from canary_mc.engine import estimate_experiment
 from canary_mc.engine.schedule import plan_policy
 from canary_mc.engine.shared import shared_key
 from canary_mc.errors import ConfigError, WorkerLostError
@@ -28,6 +28,7 @@ from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store
+from canary_mc.sweep.estimate import point_seconds
 from canary_mc.sweep.executors import Executor, SerialExecutor, WorkerLost
 from canary_mc.sweep.lock import results_lock
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
@@ -242,9 +243,7 @@ def clear(directory: Path) -> None:
 
 def _work(experiment: Experiment) -> float:
     """A point's single-core seconds at its rule's measured speed, for batching."""
-    policy, noise = experiment.policy, experiment.noise
-    steps = float(experiment.rollouts) * policy.max_steps * len(experiment.evaluated_scenarios)
-    return steps * cost.seconds_per_rollout_step(policy, noise)
+    return point_seconds(experiment)
 
 
 def _units(todo: list[Point], parallelism: int) -> list[tuple[Point, ...]]:
