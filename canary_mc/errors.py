@@ -64,3 +64,20 @@ class FitInputError(CanaryMCError):
 
 class ManifestError(ExperimentFileError):
     """A Kubernetes manifest or a Kayenta config could not be read; every problem located."""
+
+
+class OutputError(CanaryMCError):
+    """An output file or folder cannot be written (not a folder, read-only, disk full)."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        self.path = path
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        super().__init__(f"cannot write {path}: {reason}")
+
+
+class LockedError(CanaryMCError):
+    """Another run holds the lock of a results folder."""
+
+
+class WorkerLostError(CanaryMCError):
+    """A worker process died mid-sweep; what it computed is lost, the rest is saved."""

@@ -26,6 +26,7 @@ from canary_mc.cli.render import bench_table, estimate_tables, figures_table, tr
 from canary_mc.engine import run_experiment, trace_rollout
 from canary_mc.errors import CanaryMCError, ConfigError, ExperimentFileError, Problem
 from canary_mc.heap import keep_freed_memory
+from canary_mc.io.atomic import check_writable, write_text
 from canary_mc.io.experiment_file import (
     SweepFile,
     load_experiment,
@@ -33,6 +34,8 @@ from canary_mc.io.experiment_file import (
     load_sweep_file,
 )
 from canary_mc.io.progress import point_progress, rollout_progress
+from canary_mc.model._base import MAX_ROLLOUTS, MAX_SEED
+from canary_mc.sweep.estimate import NOTICE_SECONDS, WorkEstimate, check_work, estimate_work
 from canary_mc.sweep.executors import Executor, default_workers, make_executor
 
 if TYPE_CHECKING:
@@ -106,7 +109,12 @@ ExperimentPath = Annotated[
 SeedOption = Annotated[
     int | None,
     typer.Option(
-        "--seed", min=0, metavar="N", help="Override the file's seed.", show_default=False
+        "--seed",
+        min=0,
+        max=MAX_SEED,
+        metavar="N",
+        help="Override the file's seed.",
+        show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -158,6 +166,22 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(USAGE_ERROR) from None
 
 
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", help="Run even work estimated above a day or half the memory."),
+]
+
+
+def size_check(what: str, estimate: WorkEstimate, *, yes: bool) -> None:
+    """Refuse work too large without ``--yes``; print the estimate of long work."""
+    if not yes:
+        check_work(estimate, what=what)
+    if estimate.seconds > NOTICE_SECONDS:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"{what}: estimated {estimate.describe()}", markup=False
+        )
+
+
 def print_caveats(caveats: tuple[Problem, ...]) -> None:
     """Print each located caveat of a valid file on standard error, as a warning."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -174,6 +198,7 @@ def run(
             "--rollouts",
             min=1,
             metavar="N",
+            max=MAX_ROLLOUTS,
             help="Override the file's rollouts.",
             show_default=False,
         ),
@@ -183,6 +208,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     precision: PrecisionOption = None,
     max_rollouts: MaxRolloutsOption = None,
+    yes: YesOption = False,
 ) -> None:
     """Estimate rollback rates of every scenario, with 95% confidence intervals."""
     stopped = None
@@ -196,6 +222,11 @@ def run(
             )
         from canary_mc.tune.calibrate import calibrate_experiment, needs_calibration
 
+        precision = config.precision if precision is None else precision
+        cap = config.max_rollouts if max_rollouts is None else max_rollouts
+        planned = cap if precision is not None else rollouts
+        base = config.model_copy(update={} if planned is None else {"rollouts": planned})
+        size_check(str(experiment), estimate_work(base), yes=yes)
         if needs_calibration(config):
             config = calibrate_experiment(config)
             typer.echo(
@@ -203,11 +234,9 @@ def run(
                 f"(size {config.policy.rule.alpha:g} on the file's traffic plan)",
                 err=True,
             )
-        precision = config.precision if precision is None else precision
         if precision is not None:
             from canary_mc.tune.precision import run_to_precision
 
-            cap = config.max_rollouts if max_rollouts is None else max_rollouts
             stopped = run_to_precision(config, precision=precision, max_rollouts=cap, seed=seed)
             estimate = stopped.estimate
         else:
@@ -336,7 +365,12 @@ def sweep(
     rollouts: Annotated[
         int | None,
         typer.Option(
-            "--rollouts", min=1, metavar="N", help="Rollouts per grid point.", show_default=False
+            "--rollouts",
+            min=1,
+            max=MAX_ROLLOUTS,
+            metavar="N",
+            help="Rollouts per grid point.",
+            show_default=False,
         ),
     ] = None,
     seed: SeedOption = None,
@@ -344,9 +378,7 @@ def sweep(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Discard saved points and start over.")
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", help="Run even a sweep estimated to take many hours.")
-    ] = False,
+    yes: YesOption = False,
     executor_name: Annotated[
         ExecutorChoice, typer.Option("--executor", help="Where grid points run.")
     ] = ExecutorChoice.process,
@@ -378,6 +410,10 @@ def sweep(
     ] = None,
     precision: PrecisionOption = None,
     max_rollouts: MaxRolloutsOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If another sweep is writing the same folder, wait for it."),
+    ] = False,
 ) -> None:
     """Run every grid point x scenario; write summary.parquet and stages.parquet.
 
@@ -396,7 +432,8 @@ def sweep(
             files,
             rollouts=rollouts,
             seed=seed,
-            workers=None if yes else workers,
+            workers=workers,
+            yes=yes,
             precision=precision,
             max_rollouts=max_rollouts,
         )
@@ -409,8 +446,10 @@ def sweep(
             )
         if scheduler is not None and executor_name is not ExecutorChoice.dask:
             raise ConfigError("--scheduler needs --executor dask")
+        for plan in plans:  # before any work: a path and a reason, not a lost point
+            check_writable(out / plan.name)
         with make_executor(executor_name.value, workers, scheduler) as executor:
-            _run_plans(plans, out, executor, fresh, chunk_rollouts, quiet, no_plots, target)
+            _run_plans(plans, out, executor, fresh, chunk_rollouts, quiet, no_plots, target, wait)
 
 
 def _run_plans(
@@ -422,9 +461,19 @@ def _run_plans(
     quiet: bool,
     no_plots: bool,
     target: float | None,
+    wait: bool,
 ) -> None:
     """Run the validated plans one after the other on one executor, then their reports."""
     from canary_mc.sweep.runner import run_sweep
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def waiting(pid: int | None) -> None:
+        who = f"process {pid}" if pid is not None else "another process"
+        err.print(f"waiting for {who}, which is writing {out / plan.name}", markup=False)
+
+    def warn(line: str) -> None:
+        err.print(f"warning: {line}", markup=False)
 
     for plan in plans:
         simulated_rollouts = [0]  # rollouts of the points simulated now, not reused
@@ -446,6 +495,9 @@ def _run_plans(
                 fresh=fresh,
                 chunk_rollouts=chunk_rollouts,
                 on_point=done,
+                on_warning=warn,
+                wait=wait,
+                on_wait=waiting,
             )
         typer.echo(
             sweep_summary_line(
@@ -510,13 +562,14 @@ def _plan_all(
     *,
     rollouts: int | None,
     seed: int | None,
-    workers: int | None,
+    workers: int,
+    yes: bool,
     precision: float | None = None,
     max_rollouts: int | None = None,
 ) -> list[SweepPlan]:
     """Load, size-check and expand every file first, so a bad file stops the run before
-    any output; ``workers=None`` skips the size check (``--yes``)."""
-    from canary_mc.sweep.runner import check_size, plan_sweep
+    any output, and a grid too large stops it before it is expanded."""
+    from canary_mc.sweep.runner import overrides, plan_sweep
 
     problems = []
     loaded = []
@@ -529,9 +582,19 @@ def _plan_all(
         raise ExperimentFileError(problems)
     for sweep_file in loaded:
         print_caveats(sweep_file.caveats)
-    if workers is not None:
-        for sweep_file in loaded:
-            check_size(sweep_file, rollouts=rollouts, workers=workers)
+    for sweep_file in loaded:
+        update = overrides(rollouts, seed)
+        base = sweep_file.experiment
+        if (precision if precision is not None else base.precision) is not None:
+            # An adaptive run may use up to its cap: estimate that.
+            update["rollouts"] = base.max_rollouts if max_rollouts is None else max_rollouts
+        estimate = estimate_work(
+            base.model_copy(update=update),
+            n_points=sweep_file.n_points,
+            axes=sweep_file.axis_variants(update),
+            workers=workers,
+        )
+        size_check(sweep_file.path, estimate, yes=yes)
     plans = []
     for sweep_file in loaded:
         try:
@@ -687,7 +750,6 @@ def init(
     `--no-input`, flags and the defaults fill it in. Then `canary-mc run FILE`.
     """
     from canary_mc.io.starter import StarterAnswers, parse_stages, starter_experiment
-    from canary_mc.sweep.store import atomic_path
 
     interactive = not no_input and stdin_is_terminal()
     d = StarterAnswers()
@@ -735,8 +797,7 @@ def init(
         path = Path(f"{answers.name}.yaml") if out is None else out
         if path.exists() and not force:
             raise ConfigError(f"{path}: already exists; pass --force to overwrite it")
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text(path, text)
     typer.echo(f"wrote {path}; next: canary-mc validate {path} && canary-mc run {path}")
 
 
@@ -819,33 +880,29 @@ def tune(
         _print_tuning(run)
     if result.best is None:
         raise typer.Exit(1)
-    from canary_mc.sweep.store import atomic_path
+    with user_errors():  # a write that fails names its path, exit 2
+        if out is not None:
+            from canary_mc.io.tuned_file import tuned_text
 
-    if out is not None:
-        from canary_mc.io.tuned_file import tuned_text
+            text = tuned_text(
+                sweep_file.text, tuned_values(sweep_file, result), provenance(run, str(experiment))
+            )
+            write_text(out, text)
+            typer.echo(f"wrote {out}")
+            if export is not None:
+                from canary_mc.manifests.export import export_experiment
 
-        text = tuned_text(
-            sweep_file.text, tuned_values(sweep_file, result), provenance(run, str(experiment))
-        )
-        with atomic_path(out) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}")
-        if export is not None:
-            from canary_mc.manifests.export import export_experiment
+                manifest = out.with_suffix(f".{export.value}.yaml")
+                write_text(manifest, export_experiment(out, target=export.value))
+                typer.echo(f"wrote {manifest}")
+        if plot_path is not None:
+            from canary_mc.io.atomic import atomic_path
+            from canary_mc.tune.plot import plot_tradeoff, tradeoff_frame
 
-            manifest = out.with_suffix(f".{export.value}.yaml")
-            with user_errors():
-                exported = export_experiment(out, target=export.value)
-            with atomic_path(manifest) as tmp:
-                tmp.write_text(exported, encoding="utf-8")
-            typer.echo(f"wrote {manifest}")
-    if plot_path is not None:
-        from canary_mc.tune.plot import plot_tradeoff, tradeoff_frame
-
-        fig = plot_tradeoff(tradeoff_frame(result), result.budget)
-        with atomic_path(plot_path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-        typer.echo(f"wrote {plot_path}")
+            fig = plot_tradeoff(tradeoff_frame(result), result.budget)
+            with atomic_path(plot_path) as tmp:
+                fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+            typer.echo(f"wrote {plot_path}")
 
 
 def _print_tuning(run) -> None:
@@ -882,12 +939,10 @@ def bench(
     with user_errors():
         for path in (experiment, counts_experiment):
             load_experiment(path)  # a bad file is a user error before anything is timed
+        check_writable(out)
         reference, report = run_benchmarks(str(experiment), str(counts_experiment), quick=quick)
-    from canary_mc.sweep.store import atomic_path
-
-    payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
-    with atomic_path(out / "bench.json") as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        payload = {"engine_vs_reference": reference_dict(reference), **report.to_dict()}
+        write_text(out / "bench.json", json.dumps(payload, indent=2) + "\n")
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -904,10 +959,7 @@ def _write_or_echo(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    from canary_mc.sweep.store import atomic_path
-
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text(out, text)
     Console(stderr=True, highlight=False).print(f"wrote {out}", markup=False)
 
 
@@ -962,12 +1014,13 @@ def fit(
             console.print(table)
     for line in findings_lines(result):
         console.print(line, markup=False, highlight=False)
-    _write_or_echo(text, out)
-    if plot_dir is not None:
-        from canary_mc.fit.plots import write_fit_plots
+    with user_errors():  # a write that fails names its path, exit 2
+        _write_or_echo(text, out)
+        if plot_dir is not None:
+            from canary_mc.fit.plots import write_fit_plots
 
-        for path in write_fit_plots(result, plot_dir):
-            console.print(f"wrote {path}", markup=False, highlight=False)
+            for path in write_fit_plots(result, plot_dir):
+                console.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @app.command("import")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from canary_mc.engine import cost
 from canary_mc.engine.core.outcomes import Outcomes, tally_first_failures, tally_outcomes
 from canary_mc.engine.core.schedule import (
     checked_gauges,
@@ -251,8 +252,8 @@ def _chunk_outcomes(
 ) -> Iterator[dict[str, tuple[Outcomes, BlastTally | None]]]:
     """Per chunk, every scenario's outcomes (and, counts model, blast-radius tally)."""
     policy_plan = plan_policy(policy)
-    if chunk_rollouts is None:
-        chunk_rollouts = default_chunk_rollouts(policy.max_steps)
+    if chunk_rollouts is None:  # sized by the rule's working set (mannwhitney: smaller)
+        chunk_rollouts = cost.chunk_rollouts(policy, noise)
     ranges = chunk_ranges(n_rollouts, chunk_rollouts)
     if noise.model == "counts":
         world = plan_counts_world(policy, service, noise)

@@ -169,6 +169,26 @@ class SweepFile:
         sweep = self.experiment.sweep
         return () if sweep is None else sweep.paths
 
+    def axis_variants(self, update: dict[str, Any] | None = None) -> Iterator[list[Experiment]]:
+        """Per swept axis (a zip counts as one), the base experiment with each of the
+        axis's values set alone, and ``update`` applied: what a work estimate needs,
+        in time proportional to the axes' values, not to the grid's points."""
+        sweep = self.experiment.sweep
+        if sweep is None:
+            return
+        for path, spec in sweep.grid.items():
+            yield [self._variant({path: value}, update) for value in axis_values(spec)]
+        if sweep.zip:
+            yield [self._variant(row, update) for row in sweep.zip]
+
+    def _variant(self, values: dict[str, Any], update: dict[str, Any] | None) -> Experiment:
+        assigned = {self._locs[path]: value for path, value in values.items()}
+        try:
+            experiment = Experiment.model_validate(assign(self._document, assigned))
+        except ValidationError:  # a zip row's combination: reported when expanded
+            experiment = self.experiment
+        return experiment.model_copy(update=update or {})
+
     def points(self) -> Iterator[tuple[GridPoint, Experiment]]:
         """Every grid point with its validated experiment, in expansion order.
 

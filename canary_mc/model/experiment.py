@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from canary_mc.model._base import Count, Frozen, Number, raise_at
+from canary_mc.model._base import Frozen, Number, Rollouts, Seed, raise_at
 from canary_mc.model.caveats import Caveat, caveat_check
 from canary_mc.model.metrics import FAULT_FIELDS, duration_seconds, exact_decimal, signal_of
 from canary_mc.model.policy import Policy
@@ -17,6 +17,27 @@ from canary_mc.model.sweep import Sweep
 from canary_mc.model.world import HEALTHY, Noise, Scenario, Service
 
 HEALTHY_NAME = "healthy"
+
+MAX_NAME_BYTES = 255
+"""Longest experiment name in UTF-8 bytes: a file name on common file systems."""
+
+
+def name_problem(name: str) -> str | None:
+    """The rule "a name is one safe path component": ``None`` if it is, else what is wrong.
+
+    The name is the results folder under ``--out``; an experiment file from elsewhere
+    must not write outside it (``../x``, ``/etc``, ``C:\\x``) or into ``--out`` itself.
+    """
+    if name in (".", ".."):
+        return f"must be a folder name, not {name!r}"
+    bad = [c for c in name if c in "/\\:" or ord(c) < 32 or ord(c) == 127]
+    if bad:
+        return (
+            f"must be one folder name, without '/', '\\', ':' or control characters, got {name!r}"
+        )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"must be at most {MAX_NAME_BYTES} bytes long (a folder name), got {len(name)}"
+    return None
 
 
 def onset_stage_problem(ref: str | int, stage_names: Sequence[str]) -> str | None:
@@ -80,15 +101,15 @@ class Experiment(Frozen):
 
     name: Annotated[str, Field(min_length=1)] = "experiment"
     description: str = ""
-    seed: Annotated[Count, Field(ge=0)] = 0
-    rollouts: Annotated[Count, Field(ge=1)] = 10_000
+    seed: Annotated[Seed, Field(ge=0)] = 0
+    rollouts: Annotated[Rollouts, Field(ge=1)] = 10_000
     policy: Policy
     service: Service
     noise: Noise
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
     sweep: Sweep | None = None
     precision: Annotated[Number, Field(gt=0, lt=0.5)] | None = None
-    max_rollouts: Annotated[Count, Field(ge=1)] = 10_000_000
+    max_rollouts: Annotated[Rollouts, Field(ge=1)] = 10_000_000
     report: ReportSettings = Field(default_factory=lambda: ReportSettings())
 
     @model_validator(mode="before")
@@ -107,6 +128,14 @@ class Experiment(Frozen):
         if steps is None:
             return data
         return {**data, "service": {**service, "requests_per_step": steps}}
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
 
     @model_validator(mode="after")
     def _scenarios_consistent(self) -> Experiment:

@@ -68,6 +68,10 @@ _UNIT_SECONDS = {
 }
 
 
+MAX_DURATION_SECONDS = 10**9
+"""Longest duration (``policy.interval``, a stage's ``duration``) accepted, in seconds."""
+
+
 def duration_seconds(text: str) -> Fraction:
     """Seconds in a duration written as Flagger and Argo write them: ``30s``, ``1m``, ``5m``.
 
@@ -82,6 +86,11 @@ def duration_seconds(text: str) -> Fraction:
     seconds = Fraction(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"must be a positive duration, got {text!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(
+            f"must be at most {MAX_DURATION_SECONDS:,} s (about 31 years; times must stay "
+            f"finite floats), got {text!r}"
+        )
     return seconds
 
 

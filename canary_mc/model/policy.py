@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from canary_mc.model._base import Count, Frozen, Number, raise_at
+from canary_mc.model._base import MAX_STEPS, Frozen, Number, Steps, raise_at
 from canary_mc.model.metrics import (
     MAX_METRICS,
     Duration,
@@ -19,6 +19,7 @@ from canary_mc.model.metrics import (
     shorthand_checks,
 )
 from canary_mc.model.rules import (
+    MIN_STEP_WEIGHT,
     STATISTICAL_RULES,
     CumulativeChecksRule,
     Rule,
@@ -27,10 +28,7 @@ from canary_mc.model.rules import (
     flagger_weights,
 )
 
-MAX_STEPS = 2000
-"""Most evaluation steps a policy may have. The engine holds every step of a chunk of
-rollouts in memory (at least one random-number block: 4,096 rollouts x n_steps x 8 bytes
-per array), so this keeps a run under about half a GiB whatever the policy."""
+__all__ = ["MAX_STEPS", "Policy", "Stage"]
 
 
 def repeated_stage_names(names: Sequence[object]) -> list[tuple[int, str]]:
@@ -77,7 +75,7 @@ class Stage(Frozen):
 
     name: Annotated[str, Field(min_length=1)]
     traffic_pct: Annotated[Number, Field(gt=0, le=100)]
-    duration_steps: Annotated[Count, Field(ge=1, le=MAX_STEPS)] = 1
+    duration_steps: Annotated[Steps, Field(ge=1)] = 1
     duration: Duration | None = None
     error_threshold: Annotated[Number | None, Field(ge=0)] = None
     latency_threshold_ms: Annotated[Number | None, Field(ge=0)] = None
@@ -161,7 +159,7 @@ class Policy(Frozen):
             return data
         step, top = rule.get("step_weight"), rule.get("max_weight", 100.0)
         numbers = all(
-            isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 100
+            isinstance(v, int | float) and not isinstance(v, bool) and MIN_STEP_WEIGHT <= v <= 100
             for v in (step, top)
         )
         if not (numbers and isinstance(stages, list | tuple) and len(stages) == 1):

@@ -12,10 +12,32 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
-from canary_mc.model._base import Count, Frozen, Number, raise_at
+from canary_mc.model._base import (
+    MAX_STEPS,
+    Bound,
+    Frozen,
+    Number,
+    Probability,
+    Steps,
+    bounded_count,
+    bounded_number,
+    raise_at,
+)
 
-Probability = Annotated[Number, Field(gt=0, lt=1)]
-"""A probability strictly between 0 and 1 (a significance level, a power complement)."""
+MIN_STEP_WEIGHT = 100 / MAX_STEPS
+"""Smallest Flagger ``stepWeight``: a smaller one makes more than :data:`MAX_STEPS` weights."""
+
+StepWeight = bounded_number(
+    Bound(100.0, f"more weights than {MAX_STEPS} exceed the step cap", low=MIN_STEP_WEIGHT)
+)
+
+MAX_SAMPLES = 100
+"""Most Mann-Whitney samples per side and step. The U test compares every pair of the
+pooled samples: its working set grows as ``m^2`` (``canary_mc.engine.cost``), about
+45 KB per rollout-step at 100, so one 4,096-rollout block needs about 180 MB per step
+(400 samples asked for 48 GiB)."""
+
+Samples = bounded_count(Bound(MAX_SAMPLES, "the U test's memory grows as its square"))
 
 
 class ThresholdRule(Frozen):
@@ -44,7 +66,7 @@ class FailureLimitRule(Frozen):
     """
 
     kind: Literal["failure_limit"]
-    failure_limit: Annotated[Count, Field(ge=0)] = 0
+    failure_limit: Annotated[Steps, Field(ge=0)] = 0
     scope: Literal["stage", "rollout"] = "stage"
     consecutive: StrictBool = False
 
@@ -73,8 +95,8 @@ class CumulativeChecksRule(Frozen):
     """
 
     kind: Literal["cumulative_checks"]
-    threshold: Annotated[Count, Field(ge=1)] = 1
-    step_weight: Annotated[Number | None, Field(gt=0, le=100)] = None
+    threshold: Annotated[Steps, Field(ge=1)] = 1
+    step_weight: Annotated[StepWeight | None, Field(gt=0, le=100)] = None
     max_weight: Annotated[Number, Field(gt=0, le=100)] = 100.0
 
 
@@ -225,7 +247,7 @@ class MannWhitneyRule(Frozen):
 
     kind: Literal["mannwhitney"]
     confidence: Probability = 0.98
-    samples_per_step: Annotated[Count, Field(ge=2)] = 10
+    samples_per_step: Annotated[Samples, Field(ge=2)] = 10
     allowed_increase: Annotated[Number, Field(ge=0)] | None = None
     alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
@@ -279,7 +301,7 @@ class KayentaRule(Frozen):
     """
 
     kind: Literal["kayenta"]
-    samples_per_step: Annotated[Count, Field(ge=2)] = 10
+    samples_per_step: Annotated[Samples, Field(ge=2)] = 10
     confidence: Probability = 0.98
     tolerance: Annotated[Number, Field(ge=0)] = 0.25
     pass_threshold: Annotated[Number, Field(ge=0, le=100)] = 95.0

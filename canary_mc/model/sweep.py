@@ -106,7 +106,9 @@ class Arange(Frozen):
         return self
 
     def _count(self) -> int:
-        return math.floor((self.stop - self.start) / self.step + 1e-6) + 1
+        steps = (self.stop - self.start) / self.step + 1e-6
+        # A step far below the range gives inf (5e-324): as many values as can be counted.
+        return math.floor(steps) + 1 if steps < 2**62 else 2**62
 
     def values(self) -> tuple[float, ...]:
         return tuple(_tidy(self.start + i * self.step) for i in range(self._count()))

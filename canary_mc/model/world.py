@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, StrictBool, Tag, field_validator
 
-from canary_mc.model._base import Count, Frozen, Number
+from canary_mc.model._base import Count, Frozen, LogSigma, Number, Requests, Steps
 from canary_mc.model.metrics import Gauge, MetricFault
 
 
@@ -44,7 +44,7 @@ class Service(Frozen):
 
     error_rate: Annotated[Number, Field(ge=0, le=1)]
     latency_ms: Annotated[Number, Field(gt=0)]
-    requests_per_step: Annotated[Count | None, Field(ge=1)] = None
+    requests_per_step: Annotated[Requests | None, Field(ge=1)] = None
     requests_per_second: Annotated[Number | None, Field(gt=0)] = None
     gauges: dict[str, Gauge] = Field(default_factory=dict)
     baseline: Literal["rest", "matched"] = "rest"
@@ -103,9 +103,9 @@ class CountsNoise(Frozen):
     """
 
     model: Literal["counts"]
-    error_dispersion: Annotated[Number, Field(ge=0)] = 0.0
+    error_dispersion: Annotated[LogSigma, Field(ge=0)] = 0.0
     error_dispersion_mode: Literal["independent", "common", "both"] = "independent"
-    latency_log_sigma: Annotated[Number, Field(gt=0)] = 0.5
+    latency_log_sigma: Annotated[LogSigma, Field(gt=0)] = 0.5
     latency_metric: Literal["mean", "p50", "p95", "p99"] = "mean"
 
 
@@ -186,7 +186,7 @@ class Scenario(Frozen):
     latency_delta_ms: Number = 0.0
     latency_factor: Annotated[Number, Field(gt=0)] = 1.0
     onset_stage: str | int | None = None
-    onset_step: Annotated[Count, Field(ge=0)] = 0
+    onset_step: Annotated[Steps, Field(ge=0)] = 0
     error_ramp_per_step: Number = 0.0
     latency_ramp_ms_per_step: Number = 0.0
     intermittent_q: Annotated[Number, Field(ge=0, le=1)] = 1.0

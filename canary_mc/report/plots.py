@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
+from canary_mc.io.atomic import atomic_path
 from canary_mc.report.data import (
     AxisRoles,
     Page,
@@ -813,6 +814,6 @@ def save_png(figure: Figure, path: Path) -> Path:
     The PNG's ``Software`` text chunk (matplotlib's version) is left out; Agg writes no
     date, so the same figure gives the same file on every run.
     """
-    with plot_style():
-        figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    with plot_style(), atomic_path(path) as tmp:  # a full disk leaves no 0-byte PNG
+        figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     return path

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from canary_mc.errors import ConfigError
+from canary_mc.io.atomic import write_text
 from canary_mc.report.data import (
     AxisRoles,
     Recommendation,
@@ -35,7 +36,6 @@ from canary_mc.report.plots import (
     tradeoff_figure,
 )
 from canary_mc.report.results import SweepResults, read_results
-from canary_mc.sweep.store import atomic_path
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.md"
@@ -189,14 +189,11 @@ def build_report(
         decision_times=decision_times,
     )
     report = results.directory / REPORT_FILE
-    with atomic_path(report) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text(report, text)
     page = results.directory / HTML_FILE
-    with atomic_path(page) as tmp:
-        tmp.write_text(
-            markdown_to_html(text, base=results.directory, title=f"{experiment}: sweep report"),
-            encoding="utf-8",
-        )
+    write_text(
+        page, markdown_to_html(text, base=results.directory, title=f"{experiment}: sweep report")
+    )
     written += [report, page]
     return written
 

@@ -15,7 +15,14 @@ from typing import Any
 import pandas as pd
 
 from canary_mc.errors import ResultsError
-from canary_mc.sweep.store import STAGES, SUMMARY, read_metadata, read_stages, read_summary
+from canary_mc.sweep.store import (
+    STAGES,
+    SUMMARY,
+    check_pair,
+    read_metadata,
+    read_stages,
+    read_summary,
+)
 
 SUMMARY_COLUMNS = (
     "experiment",
@@ -141,6 +148,7 @@ def read_results(directory: Path) -> SweepResults:
     summary_path = directory / SUMMARY
     summary = _checked(read_summary(directory), summary_path, SUMMARY_COLUMNS)
     stages = _checked(read_stages(directory), directory / STAGES, STAGES_COLUMNS)
+    check_pair(directory)
     metadata = read_metadata(summary_path)
     missing = [k for k in METADATA_KEYS if k not in metadata]
     if missing:

@@ -24,20 +24,15 @@ from canary_mc.engine import estimate_experiment
 from canary_mc.engine.adaptive import experiment_confidence
 from canary_mc.engine.core.schedule import plan_policy
 from canary_mc.engine.fastpath.shared import shared_key
-from canary_mc.errors import ConfigError
+from canary_mc.errors import ConfigError, WorkerLostError
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment
 from canary_mc.stats.tally import Tally
 from canary_mc.sweep import store, tables
-from canary_mc.sweep.executors import Executor, SerialExecutor
+from canary_mc.sweep.estimate import point_seconds
+from canary_mc.sweep.executors import Executor, SerialExecutor, WorkerLost
+from canary_mc.sweep.lock import results_lock
 from canary_mc.sweep.tasks import MAX_SHARED, Point, PointTask, run_task
-
-ROLLOUT_STEPS_PER_SECOND = 2e7
-"""A conservative single-core engine speed (rollout-steps per scenario per second) on
-this project's reference machine, used only to estimate how long a sweep will take."""
-
-MAX_UNCONFIRMED_SECONDS = 6 * 3600
-"""Longest estimated run that starts without ``--yes``."""
 
 
 @dataclass(frozen=True)
@@ -60,39 +55,6 @@ class SweepResult:
     stages: Path
     n_points: int
     reused: int
-
-
-def work_of(sweep_file: SweepFile, rollouts: int | None = None) -> float:
-    """Rollout-steps a sweep needs, summed over points and scenarios (an estimate input).
-
-    ``rollouts`` and the number of steps may be swept; the base values are used, so it is
-    an estimate, computed without expanding the grid.
-    """
-    experiment = sweep_file.experiment
-    n = experiment.rollouts if rollouts is None else rollouts
-    scenarios = len(experiment.evaluated_scenarios)
-    return float(sweep_file.n_points) * scenarios * n * experiment.policy.n_steps
-
-
-def check_size(sweep_file: SweepFile, *, rollouts: int | None, workers: int) -> None:
-    """Refuse a sweep estimated to run longer than :data:`MAX_UNCONFIRMED_SECONDS`.
-
-    Raises
-    ------
-    ConfigError
-        Naming the grid's size and the estimated time, and how to run it anyway.
-    """
-    work = work_of(sweep_file, rollouts)
-    seconds = work / ROLLOUT_STEPS_PER_SECOND / max(workers, 1)
-    if seconds > MAX_UNCONFIRMED_SECONDS:
-        experiment = sweep_file.experiment
-        n = experiment.rollouts if rollouts is None else rollouts
-        raise ConfigError(
-            f"{sweep_file.path}: the sweep has {sweep_file.n_points:,} grid points x "
-            f"{len(experiment.evaluated_scenarios)} scenarios x {n:,} rollouts "
-            f"({work:.3g} rollout-steps), about {seconds / 3600:,.0f} hours on {workers} "
-            "worker(s); pass --yes to run it anyway, or shrink the grid or --rollouts"
-        )
 
 
 @dataclass(frozen=True)
@@ -199,6 +161,9 @@ def run_sweep(
     fresh: bool = False,
     chunk_rollouts: int | None = None,
     on_point: Callable[[int], Any] | None = None,
+    on_warning: Callable[[str], Any] | None = None,
+    wait: bool = False,
+    on_wait: Callable[[int | None], Any] | None = None,
 ) -> SweepResult:
     """Run every grid point not already on disk, then write the Parquet files.
 
@@ -216,12 +181,33 @@ def run_sweep(
         Engine chunk size; never changes the numbers.
     on_point : callable, optional
         Called with the rollouts of each point as it is done (0 for a saved point).
+    on_warning : callable, optional
+        Called with one line for each saved point that cannot be trusted (a bad
+        checksum, a broken tally invariant); that point is computed again.
+    wait : bool
+        When another sweep holds the folder's lock, wait for it instead of raising
+        :class:`~canary_mc.errors.LockedError`.
+    on_wait : callable, optional
+        Called with the holder's PID when waiting starts.
 
     Returns
     -------
     SweepResult
     """
     directory = Path(out) / plan.name
+    with results_lock(directory, wait=wait, on_wait=on_wait):
+        return _run_locked(plan, directory, executor, fresh, chunk_rollouts, on_point, on_warning)
+
+
+def _run_locked(
+    plan: SweepPlan,
+    directory: Path,
+    executor: Executor | None,
+    fresh: bool,
+    chunk_rollouts: int | None,
+    on_point: Callable[[int], Any] | None,
+    on_warning: Callable[[str], Any] | None,
+) -> SweepResult:
     if fresh:
         clear(directory)
     store.remove_stale_temporaries(directory)
@@ -229,8 +215,10 @@ def run_sweep(
     todo = []
     for index, _, experiment in plan.points:
         key = store.point_key(experiment)
-        saved = store.read_point(directory, key)
-        if saved is not None and list(saved) == list(experiment.evaluated_scenarios):
+        saved, problem = store.load_point(directory, key, experiment)
+        if problem is not None and on_warning is not None:
+            on_warning(f"{store.point_path(directory, key)}: {problem}; computing it again")
+        if saved is not None:
             tallies[index] = saved
             if on_point is not None:
                 on_point(0)
@@ -240,18 +228,24 @@ def run_sweep(
     executor = SerialExecutor() if executor is None else executor
     # Tasks of about task_seconds, but at least 4 per worker when there are enough points.
     total_work = sum(_work(experiment) for _, _, experiment in todo)
-    batch_work = min(
-        executor.task_seconds * ROLLOUT_STEPS_PER_SECOND,
-        total_work / (4 * executor.parallelism),
-    )
+    batch_work = min(executor.task_seconds, total_work / (4 * executor.parallelism))
     units = _units(todo, executor.parallelism)
     tasks = _batches(units, batch_work, chunk_rollouts)
-    for results in executor.map_unordered(run_task, tasks):
-        for index, key, point_tallies in results:
-            store.write_point(directory, key, point_tallies)
-            tallies[index] = point_tallies
-            if on_point is not None:
-                on_point(next(iter(point_tallies.values())).n_rollouts)
+    try:
+        for results in executor.map_unordered(run_task, tasks):
+            for index, key, point_tallies in results:
+                store.write_point(directory, key, point_tallies)
+                tallies[index] = point_tallies
+                if on_point is not None:
+                    on_point(next(iter(point_tallies.values())).n_rollouts)
+    except WorkerLost as lost:
+        points = [index for unit in lost.task.units for index, _, _ in unit]
+        raise WorkerLostError(
+            f"{directory}: a worker process died (killed by a signal, perhaps the "
+            f"out-of-memory killer) while computing grid point(s) "
+            f"{', '.join(map(str, points))}; {len(tallies)} of {len(plan.points)} points "
+            "are saved, and running the same command again resumes from them"
+        ) from None
     return _write_results(plan, directory, tallies, reused)
 
 
@@ -266,9 +260,8 @@ def clear(directory: Path) -> None:
 
 
 def _work(experiment: Experiment) -> float:
-    """Rollout-steps summed over scenarios: a point's cost, for batching."""
-    scenarios = len(experiment.evaluated_scenarios)
-    return float(experiment.rollouts) * experiment.policy.n_steps * scenarios
+    """A point's single-core seconds at its rule's measured speed, for batching."""
+    return point_seconds(experiment)
 
 
 def _units(todo: list[Point], parallelism: int) -> list[tuple[Point, ...]]:
@@ -310,7 +303,7 @@ def _nested_chains(items: list[Point]) -> list[list[Point]]:
 def _batches(
     units: list[tuple[Point, ...]], batch_work: float, chunk_rollouts: int | None
 ) -> Iterator[PointTask]:
-    """Group units into tasks of at least ``batch_work`` rollout-steps (one unit if 0).
+    """Group units into tasks of at least ``batch_work`` seconds (one unit if 0).
 
     A unit of shared settings costs about one point (measured: 10 settings on shared
     paths take 1.1 to 2.4 times one setting), counted here as one point per 4 settings.
@@ -354,10 +347,9 @@ def _write_results(
     summary_path = directory / store.SUMMARY
     stages_path = directory / store.STAGES
     scenarios = list(base.evaluated_scenarios)
-    store.write_parquet(
-        tables.summary_frame(summary, sweep_file.axes, scenarios), summary_path, metadata
-    )
-    store.write_parquet(
-        tables.stages_frame(stages, sweep_file.axes, scenarios), stages_path, metadata
-    )
+    summary_frame = tables.summary_frame(summary, sweep_file.axes, scenarios)
+    stages_frame = tables.stages_frame(stages, sweep_file.axes, scenarios)
+    metadata[store.PAIR] = store.pair_id(summary_frame, stages_frame)
+    store.write_parquet(summary_frame, summary_path, metadata)
+    store.write_parquet(stages_frame, stages_path, metadata)
     return SweepResult(directory, summary_path, stages_path, len(plan.points), reused)
