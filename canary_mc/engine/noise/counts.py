@@ -484,9 +484,10 @@ def latency_metric(
     if quantile is not None:
         return median_ms * np.exp(log_sigma * z)
     sigma2 = np.square(log_sigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A side that served no requests has no latency (NaN); its step is a no-data step.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s2 = np.log1p(np.expm1(sigma2) / requests)
-    return median_ms * np.exp(sigma2 / 2 - s2 / 2 + np.sqrt(s2) * z)
+        return median_ms * np.exp(sigma2 / 2 - s2 / 2 + np.sqrt(s2) * z)
 
 
 def observe_counts(
