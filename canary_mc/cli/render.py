@@ -39,7 +39,7 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
     scenarios = Table(
         title=(
             f"{escape(estimate.experiment)}: {estimate.n_rollouts:,} rollouts per scenario, "
-            f"seed {estimate.seed} (95% intervals: Wilson for rates)"
+            f"seed {estimate.seed} (95% intervals: Clopper–Pearson for rates)"
         ),
         title_justify="left",
     )

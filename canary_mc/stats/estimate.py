@@ -8,13 +8,13 @@ from statistics import NormalDist
 from typing import Any
 
 from canary_mc.model import Policy
-from canary_mc.stats.intervals import CONFIDENCE, mean_interval, wilson_interval
+from canary_mc.stats.intervals import CONFIDENCE, mean_interval, clopper_pearson_interval
 from canary_mc.stats.tally import BlastTally, Tally
 
 
 @dataclass(frozen=True)
 class Rate:
-    """A proportion estimated from ``events`` out of ``n``, with its 95% Wilson interval."""
+    """A proportion estimated from ``events`` out of ``n``, with its 95% Clopper-Pearson interval."""
 
     events: int
     n: int
@@ -24,7 +24,7 @@ class Rate:
 
     @classmethod
     def of(cls, events: int, n: int) -> Rate:
-        lo, hi = wilson_interval(events, n)
+        lo, hi = clopper_pearson_interval(events, n)
         return cls(events=events, n=n, rate=events / n, lo=float(lo), hi=float(hi))
 
 
