@@ -8,13 +8,14 @@ from statistics import NormalDist
 from typing import Any
 
 from canary_mc.model import Policy
-from canary_mc.stats.intervals import CONFIDENCE, mean_interval, clopper_pearson_interval
+from canary_mc.stats.intervals import CONFIDENCE, clopper_pearson_interval, mean_interval
 from canary_mc.stats.tally import BlastTally, Tally
 
 
 @dataclass(frozen=True)
 class Rate:
-    """A proportion estimated from ``events`` out of ``n``, with its 95% Clopper-Pearson interval."""
+    """A proportion estimated from ``events`` out of ``n``, with its 95% Clopper-Pearson
+    interval."""
 
     events: int
     n: int
