@@ -13,6 +13,7 @@ import math
 
 from canary_mc.engine.boundaries import critical_values
 from canary_mc.engine.rules import msprt_bounds, sprt_bounds, ztest_bounds
+from canary_mc.engine.spending import SPENDING_CORRECTIONS, spending_critical_values
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import (
     CumulativeChecksRule,
@@ -235,6 +236,14 @@ def reference_counts_ztest(
             looks = 0
             n_looks = stage.duration_steps if rule.scope == "stage" else policy.n_steps
             c = critical_values(rule.correction, n_looks, rule.alpha)
+            if rule.correction in SPENDING_CORRECTIONS:
+                # Information 1/(1/N_c + 1/N_b) of the analysis's steps with data so far.
+                info, n1, n2 = [], 0, 0
+                for _, r1, _, r2 in counts[step : step + n_looks]:
+                    if r1 > 0 and r2 > 0:
+                        n1, n2 = n1 + r1, n2 + r2
+                    info.append(1 / (1 / n1 + 1 / n2) if n1 and n2 else 0.0)
+                c = spending_critical_values(rule.correction, tuple(info), rule.alpha)
         for _ in range(stage.duration_steps):
             e1, n1, e2, n2 = counts[step]
             ec, nc, eb, nb = ec + e1, nc + n1, eb + e2, nb + n2

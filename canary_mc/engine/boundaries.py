@@ -18,6 +18,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from canary_mc.engine.spending import SPENDING_CORRECTIONS, spending_critical_values
+
 GRID_STEP = 0.1
 """Grid spacing in units of one look's standard deviation (Simpson's rule)."""
 
@@ -116,7 +118,11 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
 
     Parameters
     ----------
-    correction : {"none", "bonferroni", "pocock", "obrien_fleming"}
+    correction : {"none", "bonferroni", "pocock", "obrien_fleming", \
+"obrien_fleming_spending", "pocock_spending"}
+        The spending corrections (:mod:`canary_mc.engine.spending`) here assume equal
+        information per look; pass the real information to
+        :func:`~canary_mc.engine.spending.spending_critical_values` where it is not.
     n_looks : int
         ``K``, the number of looks of one analysis, >= 1.
     alpha : float
@@ -131,6 +137,8 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
         return (normal_quantile(1 - alpha),) * n_looks
     if correction == "bonferroni":
         return (normal_quantile(1 - alpha / n_looks),) * n_looks
+    if correction in SPENDING_CORRECTIONS:  # equal information per look
+        return spending_critical_values(correction, tuple(range(1, n_looks + 1)), alpha)
     if n_looks == 1:
         return (normal_quantile(1 - alpha),)
     lo, hi = normal_quantile(1 - alpha), normal_quantile(1 - alpha / n_looks) + 0.1
@@ -147,3 +155,29 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
     raise ValueError(
         f"correction must be none, bonferroni, pocock or obrien_fleming, got {correction!r}"
     )
+
+
+def look_critical_values(
+    correction: str, alpha: float, information: np.ndarray
+) -> tuple[float, ...]:
+    """Critical values of an analysis whose looks carry ``information`` (cumulative).
+
+    The spending corrections use the information itself; the others depend only on the
+    number of looks ``K = len(information)``.
+
+    Parameters
+    ----------
+    correction : str
+        As for :func:`critical_values`.
+    alpha : float
+    information : ndarray of float64, shape (K,)
+        Cumulative information at each look (see
+        :func:`~canary_mc.engine.spending.spending_critical_values`).
+
+    Returns
+    -------
+    tuple of float, length K
+    """
+    if correction in SPENDING_CORRECTIONS:
+        return spending_critical_values(correction, tuple(np.asarray(information).tolist()), alpha)
+    return critical_values(correction, len(information), alpha)

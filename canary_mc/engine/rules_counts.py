@@ -23,7 +23,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.boundaries import critical_values
+from canary_mc.engine.boundaries import look_critical_values
 from canary_mc.engine.counts import (
     CountsDraws,
     CountsObservations,
@@ -45,6 +45,7 @@ from canary_mc.engine.outcomes import (
     first_coded_failure,
 )
 from canary_mc.engine.schedule import FaultPlan, PolicyPlan
+from canary_mc.engine.spending import error_information
 from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 from canary_mc.model import Policy, Scenario, Service
 from canary_mc.model.rules import (
@@ -132,8 +133,10 @@ def decide_counts_fixed(
         for a, b in _segments(rule.scope, policy):
             z_e, r_e = counts_z(obs, a, b, rule)
             z_l, r_l = latency_z(latency_delta[:, a:b], var_l[a:b], rule)
-            fire_e[:, a:b] = _sum_fires(z_e, r_e, rule)
-            fire_l[:, a:b] = _sum_fires(z_l, r_l, rule)
+            info_e = error_information(obs.canary_requests[0, a:b], obs.baseline_requests[0, a:b])
+            info_l = np.cumsum(np.where(np.isfinite(var_l[a:b]), var_l[a:b], 0.0))
+            fire_e[:, a:b] = _sum_fires(z_e, r_e, rule, info_e)
+            fire_l[:, a:b] = _sum_fires(z_l, r_l, rule, info_l)
     else:
         raise ValueError(f"policy.rule: no counts kernel for kind {rule.kind!r}")
     code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
@@ -204,12 +207,16 @@ def latency_z(
     return z, np.broadcast_to(r, z.shape)
 
 
-def _sum_fires(z: np.ndarray, r: np.ndarray, rule: ZTestRule | MsprtRule) -> np.ndarray:
+def _sum_fires(
+    z: np.ndarray, r: np.ndarray, rule: ZTestRule | MsprtRule, information: np.ndarray
+) -> np.ndarray:
     """Fire where ``Z_k > c_k`` (ztest) or the normal-mixture likelihood ratio
-    ``(1 + r)^(-1/2) exp(r Z^2 / (2 (1 + r)))`` reaches ``1/alpha`` with ``Z > 0`` (msprt)."""
+    ``(1 + r)^(-1/2) exp(r Z^2 / (2 (1 + r)))`` reaches ``1/alpha`` with ``Z > 0`` (msprt).
+
+    ``information`` (shape ``(K,)``, cumulative) sets the spending corrections' values."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if isinstance(rule, ZTestRule):
-            c = np.asarray(critical_values(rule.correction, z.shape[1], rule.alpha))
+            c = np.asarray(look_critical_values(rule.correction, rule.alpha, information))
             return z > c
         log_lr = -0.5 * np.log1p(r) + r * z * z / (2.0 * (1.0 + r))
         return (z > 0) & (log_lr >= math.log(1.0 / rule.alpha))

@@ -91,17 +91,29 @@ class ZTestRule(Frozen):
         One-sided significance level of one analysis, in (0, 1).
     scope : {"stage", "rollout"}
         Evidence accumulated over each stage (a new test per stage) or the whole rollout.
-    correction : {"none", "bonferroni", "pocock", "obrien_fleming"}
+    correction : {"none", "bonferroni", "pocock", "obrien_fleming", \
+"obrien_fleming_spending", "pocock_spending"}
         For the ``K`` looks of an analysis (a stage's ``duration_steps``, or the rollout's
         steps): ``none`` tests each look at ``alpha``; ``bonferroni`` at ``alpha / K``;
         ``pocock`` at the constant ``c_P(K)``; ``obrien_fleming`` at ``c_B(K) sqrt(K/k)``;
-        the last two hold the analysis's overall one-sided level at ``alpha``.
+        these two hold the level at ``alpha`` when every look adds the same information.
+        ``obrien_fleming_spending`` and ``pocock_spending`` spend ``alpha`` by information
+        fraction (Lan-DeMets), on the analysis's real information per look (counts
+        model: ``1 / (1/N_c + 1/N_b)`` of the cumulative requests), so the level is
+        ``alpha`` at any traffic plan, up to the normal approximation.
     """
 
     kind: Literal["ztest"]
     alpha: Probability = 0.05
     scope: Literal["stage", "rollout"] = "rollout"
-    correction: Literal["none", "bonferroni", "pocock", "obrien_fleming"] = "none"
+    correction: Literal[
+        "none",
+        "bonferroni",
+        "pocock",
+        "obrien_fleming",
+        "obrien_fleming_spending",
+        "pocock_spending",
+    ] = "none"
 
 
 class SprtRule(Frozen):
