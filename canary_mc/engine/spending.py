@@ -25,6 +25,7 @@ critical value is ``+inf``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -115,54 +116,95 @@ def _spending_critical_values(
     correction: str, information: tuple[float, ...], alpha: float
 ) -> tuple[float, ...]:
     from scipy.optimize import brentq
-    from scipy.signal import fftconvolve
-    from scipy.special import ndtr, ndtri
 
     info = np.maximum.accumulate(np.maximum(np.asarray(information), 0.0))
     total = spent(correction, info / info[-1], alpha)
+    used = [0.0]  # level spent so far (computed, not nominal)
+
+    def bound_at(k: int, crossing: Callable[[float], float], lo: float, hi: float) -> float:
+        target = float(total[k]) - used[0]
+        if target <= 1e-15:
+            return math.inf
+        bound = brentq(lambda b: crossing(b) - target, lo, hi, xtol=1e-12, rtol=1e-12)
+        used[0] += crossing(bound)
+        return bound
+
+    bounds = _walk(info, bound_at)
+    return tuple(
+        float(b / math.sqrt(i)) if i > 0 else math.inf for b, i in zip(bounds, info, strict=True)
+    )
+
+
+def crossing_probability_info(critical: tuple[float, ...], information: tuple[float, ...]) -> float:
+    """``P(Z_k > c_k for some k)`` for canonical ``Z_k = S_k / sqrt(I_k)``.
+
+    Parameters
+    ----------
+    critical : tuple of float, length K
+        Critical values on the z scale (``inf`` allowed).
+    information : tuple of float, length K
+        Cumulative information, nondecreasing.
+
+    Returns
+    -------
+    float
+        The overall one-sided level (equals :func:`~canary_mc.engine.boundaries.\
+crossing_probability` when the information is ``1, 2, ..., K``).
+    """
+    info = np.maximum.accumulate(np.maximum(np.asarray(information, dtype=np.float64), 0.0))
+    info = info / info.max()
+    level = [0.0]
+
+    def bound_at(k: int, crossing: Callable[[float], float], lo: float, hi: float) -> float:
+        bound = critical[k] * math.sqrt(info[k])
+        if math.isfinite(bound):
+            level[0] += crossing(bound)
+        return bound
+
+    _walk(info, bound_at)
+    return level[0]
+
+
+def _walk(
+    info: np.ndarray, bound_at: Callable[[int, Callable[[float], float], float, float], float]
+) -> list[float]:
+    """Carry the sub-density of ``S_k`` below the bounds through the looks.
+
+    ``bound_at(k, crossing, lo, hi)`` returns look ``k``'s bound on ``S_k`` (``inf``: no
+    rejection), given ``crossing(b) = P(not crossed before, S_k > b)`` decreasing on the
+    bracket ``[lo, hi]``. Looks without new information get ``inf`` without a call.
+    """
+    from scipy.signal import fftconvolve
+    from scipy.special import ndtr
+
     increments = np.diff(np.concatenate([[0.0], info]))
     smallest = float(increments[increments > 0].min())
-    h = GRID_STEP * math.sqrt(smallest)
-    h = max(h, (2 * TAIL + 10.0) * math.sqrt(info[-1]) / MAX_GRID)
-
-    out: list[float] = []
-    mass = None  # Simpson masses of the sub-density of S on grid, below the last bound
-    grid = None
-    used = 0.0  # level spent so far (computed, not nominal)
+    h = max(GRID_STEP * math.sqrt(smallest), (2 * TAIL + 10.0) * math.sqrt(info[-1]) / MAX_GRID)
+    bounds: list[float] = []
+    mass = grid = None  # Simpson masses of the sub-density of S on grid, below the bound
     for k in range(info.shape[0]):
         delta = float(increments[k])
-        target = float(total[k]) - used
-        if delta <= 0 or target <= 1e-15:
-            out.append(math.inf)
-            if delta > 0 and mass is not None:
-                mass, grid = _propagate(mass, grid, delta, math.inf, info[k], h, fftconvolve)
-            elif delta > 0:
-                mass, grid = _first(info[k], math.inf, h)
+        if delta <= 0:
+            bounds.append(math.inf)
             continue
         sd = math.sqrt(delta)
         if mass is None:
-            # First look with information: S_1 ~ N(0, I_1), so the bound is closed-form.
-            bound = float(-ndtri(target)) * math.sqrt(info[k])
-            crossed = target
+            # First look with information: S_1 ~ N(0, I_1), crossing in closed form.
+            def crossing(b: float, sd=sd) -> float:
+                return float(ndtr(-b / sd))
+
+            bound = bound_at(k, crossing, -TAIL * sd, TAIL * sd)
             mass, grid = _first(info[k], bound, h)
         else:
 
             def crossing(b: float, mass=mass, grid=grid, sd=sd) -> float:
                 return float(mass @ ndtr((grid - b) / sd))
 
-            def excess(b: float, target=target, crossing=crossing) -> float:
-                return crossing(b) - target
-
-            hi_b = float(grid[0]) + (TAIL + 2.0) * sd
-            if crossing(hi_b) > target:  # cannot happen for sane targets; be safe
-                hi_b += 10.0 * math.sqrt(info[-1])
-            lo_b = float(grid[-1]) - (TAIL + 2.0) * sd
-            bound = brentq(excess, lo_b, hi_b, xtol=1e-12, rtol=1e-12)
-            crossed = crossing(bound)
+            lo, hi = float(grid[-1]) - (TAIL + 2.0) * sd, float(grid[0]) + (TAIL + 2.0) * sd
+            bound = bound_at(k, crossing, lo, hi)
             mass, grid = _propagate(mass, grid, delta, bound, info[k], h, fftconvolve)
-        used += crossed
-        out.append(float(bound / math.sqrt(info[k])))
-    return tuple(out)
+        bounds.append(bound)
+    return bounds
 
 
 def _first(info: float, bound: float, h: float) -> tuple[np.ndarray, np.ndarray]:
