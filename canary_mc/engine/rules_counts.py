@@ -36,6 +36,7 @@ from canary_mc.engine.counts import (
     tally_blast,
 )
 from canary_mc.engine.draws import PRESENCE_VARIATE
+from canary_mc.engine.latency_null import latency_evidence
 from canary_mc.engine.normal import normal_quantile
 from canary_mc.engine.outcomes import (
     REASON_ERROR,
@@ -127,12 +128,22 @@ def decide_counts_fixed(
     elif isinstance(rule, ZTestRule | MsprtRule):
         fire_e = np.zeros(no_data.shape, dtype=bool)
         fire_l = np.zeros(no_data.shape, dtype=bool)
-        var_l = latency_metric_variance(obs.canary_requests[0], world) + latency_metric_variance(
-            obs.baseline_requests[0], world
+        var_c = latency_metric_variance(obs.canary_requests[0], world)
+        var_b = latency_metric_variance(obs.baseline_requests[0], world)
+        var_l = var_c + var_b
+        # Exactly N(0, var_l) under H0 at any request counts (engine/latency_null).
+        evidence = latency_evidence(
+            obs.canary_latency_ms,
+            obs.canary_requests[0],
+            obs.baseline_latency_ms,
+            obs.baseline_requests[0],
+            var_c,
+            var_b,
+            world,
         )
         for a, b in _segments(rule.scope, policy):
             z_e, r_e = counts_z(obs, a, b, rule)
-            z_l, r_l = latency_z(latency_delta[:, a:b], var_l[a:b], rule)
+            z_l, r_l = latency_z(evidence[:, a:b], var_l[a:b], rule)
             info_e = error_information(obs.canary_requests[0, a:b], obs.baseline_requests[0, a:b])
             info_l = np.cumsum(np.where(np.isfinite(var_l[a:b]), var_l[a:b], 0.0))
             fire_e[:, a:b] = _sum_fires(z_e, r_e, rule, info_e)
@@ -536,13 +547,15 @@ def _held_block(
             advance = passed & (in_stage == duration[s])
         else:
             in_stage += active
-            var_l = latency_metric_variance(cn, world) + latency_metric_variance(bn, world)
+            var_c, var_b = latency_metric_variance(cn, world), latency_metric_variance(bn, world)
+            var_l = var_c + var_b
+            evidence = latency_evidence(cl, cn, bl, bn, var_c, var_b, world)
             test_e = active & ~accepted_e & ~no_data
             test_l = active & ~accepted_l & ~no_data
             llr_e = np.where(test_e, llr_e + ce * log_fail + (cn - ce) * log_pass, llr_e)
             d = rule.min_latency_increase_ms
             with np.errstate(invalid="ignore", divide="ignore"):
-                step_l = d / var_l * (lat_delta - d / 2.0)
+                step_l = d / var_l * (evidence - d / 2.0)
             llr_l = np.where(test_l, llr_l + step_l, llr_l)
             fire_e = test_e & (llr_e >= a_bound)
             fire_l = test_l & (llr_l >= a_bound)
