@@ -153,3 +153,41 @@ def test_obf_spending_size_is_alpha_on_both_rows(row):
     assert abs(rate - exact) < 4 * se
     assert abs(rate - alpha) < 4 * math.sqrt(alpha * (1 - alpha) / n_rollouts)
     assert abs(exact - alpha) < 0.006
+
+
+def counts_experiment(row: str, correction: str, scope: str = "rollout"):
+    from canary_mc.model import Experiment
+
+    n, p, pcts = ROWS[row]
+    return Experiment(
+        policy=Policy.model_validate(
+            {
+                "stages": [
+                    {"name": f"s{i}", "traffic_pct": q, "duration_steps": 4,
+                     "error_threshold": 0.01}
+                    for i, q in enumerate(pcts)
+                ],
+                "rule": {"kind": "ztest", "correction": correction, "scope": scope},
+            }
+        ),
+        service=Service(error_rate=p, latency_ms=100, requests_per_step=n),
+        noise=CountsNoise(model="counts"),
+    )  # fmt: skip
+
+
+def test_caveats_name_the_corrections_whose_level_is_known_wrong():
+    """Pocock/OBF constants on the unequal plan warn (0.073 even at large counts) and
+    point to obrien_fleming_spending; a first look expecting fewer than 5 canary errors
+    warns for every correction with a promised level."""
+    from canary_mc.model.caveats import experiment_caveats
+
+    locs = {c.loc: c.message for c in experiment_caveats(counts_experiment("unequal", "pocock"))}
+    assert "use correction: obrien_fleming_spending" in locs[("policy", "rule", "correction")]
+    assert "differ by up to 25.3x" in locs[("policy", "rule", "correction")]  # 0.25 / 0.0099
+    assert "expects 0.2 errors at the first look" in locs[("service", "requests_per_step")]
+    spending = experiment_caveats(counts_experiment("unequal", "obrien_fleming_spending"))
+    assert [c.loc for c in spending] == [("service", "requests_per_step")]
+    assert experiment_caveats(counts_experiment("unequal", "none")) == ()
+    # One stage per analysis: every look of a stage carries the same information.
+    staged = experiment_caveats(counts_experiment("unequal", "pocock", scope="stage"))
+    assert [c.loc for c in staged] == [("service", "requests_per_step")]
