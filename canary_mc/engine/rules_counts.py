@@ -1,8 +1,11 @@
 """The decision rules on the counts model: counts in, per-rollout outcomes out.
 
-Error evidence is the counts themselves (integers); latency evidence is the difference of
-the two sides' latency metrics with a normal approximation of its sampling variance
-(:func:`latency_metric_variance`). See ``docs/rules.md`` ("On the counts model").
+Error evidence is the counts themselves (integers). Latency evidence is the difference of
+the two sides' latency metrics for the threshold-type rules, and for the statistical
+rules the difference of their exact normal scores weighted by the asymptotic standard
+deviations (:func:`~canary_mc.engine.latency_null.latency_evidence`,
+:func:`latency_metric_variance`), exactly normal under H0. See ``docs/rules.md`` ("On the
+counts model").
 
 - **Fixed schedule** (``failure_limit``, ``ztest``, ``msprt``): the observations of
   :func:`canary_mc.engine.counts.observe_counts` for the whole rollout, then "fires at
