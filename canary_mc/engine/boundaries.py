@@ -18,7 +18,12 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.spending import SPENDING_CORRECTIONS, spending_critical_values
+from canary_mc.engine.spending import (
+    SPENDING_CORRECTIONS,
+    odd_count,
+    simpson_weights,
+    spending_critical_values,
+)
 
 GRID_STEP = 0.1
 """Grid spacing in units of one look's standard deviation (Simpson's rule)."""
@@ -34,13 +39,6 @@ def normal_quantile(p: float) -> float:
 
 def _upper_tail(x: np.ndarray) -> np.ndarray:
     return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in x.tolist()])
-
-
-def _simpson_weights(m: int, h: float) -> np.ndarray:
-    w = np.full(m, 2.0)
-    w[1::2] = 4.0
-    w[0] = w[-1] = 1.0
-    return w * (h / 3.0)
 
 
 def crossing_probability(bounds: tuple[float, ...]) -> float:
@@ -61,11 +59,11 @@ def crossing_probability(bounds: tuple[float, ...]) -> float:
     upper = [c * math.sqrt(k) for k, c in enumerate(bounds, start=1)]
     total = 0.5 * math.erfc(upper[0] / math.sqrt(2.0))
     # Sub-density of S_1 on its continuation grid y_j = upper - j h (j = 0 .. m-1).
-    m = _odd(math.ceil((upper[0] + TAIL) / h) + 1)
+    m = odd_count(math.ceil((upper[0] + TAIL) / h) + 1)
     grid = upper[0] - h * np.arange(m)
     density = np.exp(-0.5 * grid * grid) / math.sqrt(2.0 * math.pi)
     for k in range(2, len(bounds) + 1):
-        mass = density * _simpson_weights(density.shape[0], h)
+        mass = density * simpson_weights(density.shape[0], h)
         shift = upper[k - 1] - upper[k - 2]
         # Crossing at look k: sum_j mass_j * P(eps > upper_k - y_j), upper_k - y_j = shift + j h.
         reach = min(mass.shape[0], max(0, int((TAIL - shift) / h) + 2))
@@ -77,16 +75,12 @@ def crossing_probability(bounds: tuple[float, ...]) -> float:
         x = shift + h * d
         taps = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
         full = np.convolve(mass, taps[::-1])
-        m = _odd(math.ceil((upper[k - 1] + TAIL * math.sqrt(k)) / h) + 1)
+        m = odd_count(math.ceil((upper[k - 1] + TAIL * math.sqrt(k)) / h) + 1)
         index = np.arange(m) + d_hi
         inside = (index >= 0) & (index < full.shape[0])
         density = np.zeros(m)
         density[inside] = full[index[inside]]
     return total
-
-
-def _odd(m: int) -> int:
-    return m if m % 2 else m + 1
 
 
 def _solve(level: Callable[[float], float], alpha: float, lo: float, hi: float) -> float:

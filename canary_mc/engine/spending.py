@@ -70,14 +70,16 @@ def spent(correction: str, t: np.ndarray, alpha: float) -> np.ndarray:
     )
 
 
-def _simpson_weights(m: int, h: float) -> np.ndarray:
+def simpson_weights(m: int, h: float) -> np.ndarray:
+    """Simpson's rule weights for ``m`` (odd) points spaced ``h`` apart."""
     w = np.full(m, 2.0)
     w[1::2] = 4.0
     w[0] = w[-1] = 1.0
     return w * (h / 3.0)
 
 
-def _odd(m: int) -> int:
+def odd_count(m: int) -> int:
+    """``m``, or ``m + 1`` if even: Simpson's rule needs an odd number of points."""
     return m if m % 2 else m + 1
 
 
@@ -212,10 +214,10 @@ def _first(info: float, bound: float, h: float) -> tuple[np.ndarray, np.ndarray]
     ``TAIL`` sds if there is no bound)."""
     sd = math.sqrt(info)
     top = min(bound, TAIL * sd)
-    m = _odd(math.ceil((top + TAIL * sd) / h) + 1)
+    m = odd_count(math.ceil((top + TAIL * sd) / h) + 1)
     grid = top - h * np.arange(m)
     density = np.exp(-0.5 * (grid / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
-    return density * _simpson_weights(m, h), grid
+    return density * simpson_weights(m, h), grid
 
 
 def _propagate(mass, grid, delta, bound, info, h, fftconvolve):
@@ -235,14 +237,14 @@ def _propagate(mass, grid, delta, bound, info, h, fftconvolve):
     taps = np.exp(-0.5 * x * x) / (sd * math.sqrt(2.0 * math.pi))
     # density_i = sum_j mass_j taps[(i - j) - d_lo]: a full convolution, read at i.
     full = fftconvolve(mass, taps)  # index n = j + (d - d_lo) = i - d_lo
-    m = _odd(math.ceil((top_new + TAIL * sd_new) / h) + 1)
+    m = odd_count(math.ceil((top_new + TAIL * sd_new) / h) + 1)
     index = np.arange(m) - d_lo
     inside = (index >= 0) & (index < full.shape[0])
     density = np.zeros(m)
     density[inside] = full[index[inside]]
     density = np.maximum(density, 0.0)  # FFT round-off below zero in the far tails
     grid_new = top_new - h * np.arange(m)
-    return density * _simpson_weights(m, h), grid_new
+    return density * simpson_weights(m, h), grid_new
 
 
 def error_information(canary_requests: np.ndarray, baseline_requests: np.ndarray) -> np.ndarray:
