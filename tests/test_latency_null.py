@@ -91,3 +91,39 @@ def test_latency_ztest_size_is_alpha_at_unequal_request_counts(
     rate, got_sides = healthy_latency_rate(metric, traffic_pct, requests, n_rollouts)
     assert got_sides == sides
     assert abs(rate - alpha) < 4 * math.sqrt(alpha * (1 - alpha) / n_rollouts), rate
+
+
+def test_counts_sprt_on_p99_latency_at_180_20_has_the_normal_sprts_exact_level():
+    """The held-schedule SPRT on counts uses the same evidence: at 180/20 requests its
+    latency false-alarm rate equals the exact level of Wald's SPRT on N(0, v) increments
+    (lattice DP without clamp, tests/exact_clamped.py) within 4 SE. The error test is
+    made inert: at p0 = 1e-9 it accepts within two steps and never sees an error."""
+    from exact_clamped import clamped_level
+
+    from canary_mc.engine.rules import sprt_bounds
+    from canary_mc.engine.rules_counts import latency_metric_variance, simulate_counts_held
+
+    looks, n_rollouts = 200, 8000
+    policy = Policy.model_validate(
+        {
+            "stages": [
+                {"name": "a", "traffic_pct": 90, "duration_steps": looks,
+                 "error_threshold": 0.01}
+            ],
+            "rule": {"kind": "sprt", "alpha": 0.05, "beta": 0.2,
+                     "min_latency_increase_ms": 70.0},
+        }
+    )  # fmt: skip
+    service = Service(error_rate=1e-9, latency_ms=100, requests_per_step=200)
+    world = plan_counts_world(policy, service, CountsNoise(model="counts", latency_metric="p99"))
+    out, _, _ = simulate_counts_held(
+        29, 0, n_rollouts, policy, service, world, plan_policy(policy), {"h": Scenario()}
+    )["h"]
+    v = float(latency_metric_variance(np.array(180), world) + latency_metric_variance(
+        np.array(20), world))  # fmt: skip
+    delta = 70.0 / math.sqrt(v)  # H1's increase in units of the evidence's sd
+    upper, lower = sprt_bounds(policy.rule, 1.0, delta, looks)
+    exact = clamped_level(50.0, upper, lower, h=0.02, strict=False)
+    rate = float(out.rolled_back.mean())
+    assert abs(rate - exact) < 4 * math.sqrt(exact * (1 - exact) / n_rollouts), (rate, exact)
+    assert exact < 0.05 / 0.8  # Wald's bound
