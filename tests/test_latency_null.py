@@ -41,11 +41,13 @@ def test_quantile_scores_are_the_beta_probability_transform(n, quantile):
     """zeta = Phi^{-1}(P(X_(k) <= x)), X_(k) the k-th of n lognormals, k = ceil(q n):
     P(X_(k) <= x) = BetaCDF(Phi(ln(x/m)/s); k, n + 1 - k) by scipy."""
     k = math.ceil(quantile * n)
-    u = stats.beta(k, n + 1 - k).ppf([1e-6, 0.01, 0.3, 0.5, 0.8, 0.999])
+    # Through the spline (|score| <= 9) and beyond it (exact betainc): 1e-25 is -10.4 sd.
+    u = stats.beta(k, n + 1 - k).ppf([1e-25, 1e-6, 0.01, 0.3, 0.5, 0.8, 0.999, 1 - 1e-12])
     x = 100.0 * np.exp(0.5 * stats.norm.ppf(u))
     got = latency_scores(x, np.array(n), world_of(quantile))
     want = stats.norm.ppf(stats.beta(k, n + 1 - k).cdf(stats.norm.cdf(np.log(x / 100) / 0.5)))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert got[0] < -9  # scored exactly, not clamped to the spline's end
 
 
 def test_mean_scores_invert_the_models_lognormal_mean():
