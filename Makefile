@@ -22,9 +22,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/canary-mc bench
 
+# The layering of docs/ARCHITECTURE.md is checked here too (tests/test_layers.py walks
+# every import: no upward import, no cycle).
 lint: $(STAMP)
 	$(BIN)/ruff check canary_mc tests
 	$(BIN)/ruff format --check canary_mc tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes
-from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
+from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import (
     chunk_ranges,
     default_chunk_rollouts,
@@ -298,7 +298,7 @@ def rng_floor_counts(experiment: Experiment, *, rollouts: int, repeats: int = 3)
     The floor is :func:`canary_mc.engine.counts.draw_counts` for the same chunks: the
     binomial, lognormal and gamma variates of the model and nothing after them.
     """
-    from canary_mc.engine.counts import draw_counts, plan_counts_world
+    from canary_mc.engine.noise.counts import draw_counts, plan_counts_world
 
     healthy = experiment.model_copy(update={"scenarios": {"healthy": HEALTHY}, "sweep": None})
     policy = healthy.policy
@@ -328,7 +328,7 @@ def shared_paths(
     experiment: Experiment, *, rollouts: int, settings: int = 10, repeats: int = 3
 ) -> Figure:
     """Ten error-threshold scales decided on shared paths, against one scale alone."""
-    from canary_mc.engine.shared import tally_threshold_settings
+    from canary_mc.engine.fastpath.shared import tally_threshold_settings
 
     base = experiment.model_copy(update={"rollouts": rollouts, "sweep": None})
     scales = np.linspace(0.5, 3.0, settings)

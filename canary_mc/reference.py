@@ -20,6 +20,7 @@ from fractions import Fraction
 from statistics import NormalDist
 
 from canary_mc.model import CountsNoise, GaussianNoise, Policy, Scenario, Service
+from canary_mc.model.metrics import MetricCheck
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,73 @@ class ReferenceOutcome:
     steps_run: int
 
 
+_CHECKS: dict[int, tuple[Policy, tuple[MetricCheck, ...]]] = {}
+
+
+def checks_of(policy: Policy) -> tuple[MetricCheck, ...]:
+    """``policy.checks``, resolved once per policy object (the benchmark calls the
+    reference once per rollout; resolving exact limits each time would slow it down)."""
+    cached = _CHECKS.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        if len(_CHECKS) > 64:
+            _CHECKS.clear()
+        cached = _CHECKS[id(policy)] = (policy, policy.checks)
+    return cached[1]
+
+
+def onset_stage_index(policy: Policy, scenario: Scenario) -> int:
+    """The 0-based stage at whose start the scenario's fault begins."""
+    if scenario.onset_stage is None:
+        return 0
+    if isinstance(scenario.onset_stage, int):
+        return scenario.onset_stage
+    return [s.name for s in policy.stages].index(scenario.onset_stage)
+
+
+def gaussian_effects(
+    scenario: Scenario, service: Service, k: int
+) -> tuple[float, float, dict[str, float]]:
+    """A present fault's additive effects ``k`` steps after onset: on the error rate, on
+    latency (ms), and on each gauge the scenario moves."""
+    error_effect = scenario.error_delta + scenario.error_ramp_per_step * k
+    latency_effect = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
+    if scenario.error_relative != 0:
+        error_effect += scenario.error_relative * service.error_rate
+    if scenario.latency_factor != 1:
+        latency_effect += (scenario.latency_factor - 1.0) * service.latency_ms
+    gauges = {}
+    for name, fault in scenario.faults.items():
+        effect = (fault.delta or 0.0) + (fault.ramp_per_step or 0.0) * k
+        gauges[name] = effect + (fault.relative or 0.0) * service.gauges[name].mean
+    return error_effect, latency_effect, gauges
+
+
+def gaussian_value(check: MetricCheck, delta: float, base: float) -> float:
+    """What a metric compares with its limits under the Gaussian model, from its
+    signal's (clamped) observed delta and the known healthy value ``base``."""
+    success = check.kind == "success_rate"
+    if check.compare == "delta":
+        value = -delta if success else delta
+    else:
+        canary = base + delta
+        if success:
+            canary, base = 1.0 - canary, 1.0 - base
+        if check.compare == "ratio":
+            return (
+                1.0
+                if canary == 0 and base == 0
+                else (canary / base if base != 0 else math.copysign(math.inf, canary))
+            )
+        value = canary
+    return value * float(check.unit) if check.unit != 1 else value
+
+
+def fails_limits(check: MetricCheck, stage_index: int, value) -> bool:
+    """Does ``value`` break the stage's limits of the metric (strictly)?"""
+    high, low = check.max[stage_index], check.min[stage_index]
+    return (high is not None and value > high) or (low is not None and value < low)
+
+
 def reference_rollout(
     policy: Policy,
     service: Service,
@@ -41,29 +109,21 @@ def reference_rollout(
     error_z: list[float],
     latency_z: list[float],
     presence_u: list[float] | None = None,
+    gauge_z: dict[str, list[float]] | None = None,
 ) -> ReferenceOutcome:
-    """Run one rollout on given standard-normal draws (one per step for each metric).
+    """Run one rollout on given standard-normal draws (one per step for each signal).
 
-    ``presence_u`` (one uniform per step) is needed only for an intermittent scenario.
+    ``presence_u`` (one uniform per step) is needed only for an intermittent scenario;
+    ``gauge_z`` (one list per checked gauge) only for a policy with gauge metrics. The
+    metrics are checked in the policy's order; the first failing one is the reason.
     """
-    onset_stage = 0
-    if scenario.onset_stage is not None:
-        if isinstance(scenario.onset_stage, int):
-            onset_stage = scenario.onset_stage
-        else:
-            onset_stage = [s.name for s in policy.stages].index(scenario.onset_stage)
-
+    onset_stage = onset_stage_index(policy, scenario)
+    checks = checks_of(policy)
     step = 0
     onset_step = None
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step + scenario.onset_step
-        error_limit = stage.error_threshold * policy.error_threshold_scale
-        latency_limit = (
-            policy.latency_threshold_ms
-            if stage.latency_threshold_ms is None
-            else stage.latency_threshold_ms
-        )
         for _ in range(stage.duration_steps):
             present = (
                 onset_step is not None
@@ -71,28 +131,66 @@ def reference_rollout(
                 and stage.traffic_pct >= scenario.min_traffic_pct
                 and (scenario.intermittent_q >= 1 or presence_u[step] < scenario.intermittent_q)
             )
-            if not present:
-                error_effect = 0.0
-                latency_effect = 0.0
+            if present:
+                error_effect, latency_effect, gauge_effects = gaussian_effects(
+                    scenario, service, step - onset_step
+                )
             else:
-                k = step - onset_step
-                error_effect = scenario.error_delta + scenario.error_ramp_per_step * k
-                latency_effect = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
-                if scenario.error_relative != 0:
-                    error_effect += scenario.error_relative * service.error_rate
-                if scenario.latency_factor != 1:
-                    latency_effect += (scenario.latency_factor - 1.0) * service.latency_ms
+                error_effect, latency_effect, gauge_effects = 0.0, 0.0, {}
             # Observed rate max(0, base + effect + noise), minus the known baseline.
             error_delta = max(error_effect + noise.error_sigma * error_z[step], -service.error_rate)
             latency_delta = max(
                 latency_effect + noise.latency_sigma_ms * latency_z[step], -service.latency_ms
             )
-            if error_delta > error_limit:
-                return ReferenceOutcome(True, step, stage_index, "error", step + 1)
-            if latency_delta > latency_limit:
-                return ReferenceOutcome(True, step, stage_index, "latency", step + 1)
+            for check in checks:
+                if check.kind in ("error_rate", "success_rate"):
+                    value = gaussian_value(check, error_delta, service.error_rate)
+                elif check.kind == "latency":
+                    value = gaussian_value(check, latency_delta, service.latency_ms)
+                else:
+                    gauge = service.gauges[check.name]
+                    delta = (
+                        gauge_effects.get(check.name, 0.0) + gauge.sigma * gauge_z[check.name][step]
+                    )
+                    value = gaussian_value(check, delta, gauge.mean)
+                if fails_limits(check, stage_index, value):
+                    return ReferenceOutcome(True, step, stage_index, check.name, step + 1)
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step)
+
+
+def counts_rate_value(check: MetricCheck, ce: int, nc: int, be: int, nb: int) -> Fraction:
+    """A rate metric's compared value on counts, exactly (``inf`` for ``x / 0``)."""
+    canary, baseline = Fraction(ce, nc), Fraction(be, nb) if nb > 0 else None
+    if check.kind == "success_rate":
+        canary = 1 - canary
+        baseline = None if baseline is None else 1 - baseline
+    if check.compare == "absolute":
+        return check.unit * canary
+    if check.compare == "delta":
+        return check.unit * (canary - baseline)
+    if baseline == 0:
+        return Fraction(1) if canary == 0 else math.inf
+    return canary / baseline
+
+
+def counts_has_data(check: MetricCheck, n_canary: int, n_baseline: int) -> bool:
+    """Has a metric the data it needs at a step? The canary's requests, and for
+    ``delta`` and ``ratio`` the baseline's; a gauge's canary always reports."""
+    if check.kind == "gauge":
+        return n_baseline > 0 or check.compare == "absolute"
+    return n_canary > 0 and (n_baseline > 0 or check.compare == "absolute")
+
+
+def continuous_value(check: MetricCheck, canary: float, baseline: float) -> float:
+    """A latency or gauge metric's compared value (a ratio ``0 / 0`` is 1)."""
+    if check.compare == "absolute":
+        return canary
+    if check.compare == "delta":
+        return canary - baseline
+    if baseline == 0:
+        return 1.0 if canary == 0 else math.copysign(math.inf, canary)
+    return canary / baseline
 
 
 def reference_counts_rollout(
@@ -106,7 +204,10 @@ def reference_counts_rollout(
 
     ``draws`` holds one value per step under the keys ``healthy_canary_errors``,
     ``baseline_errors``, ``excess_errors`` (this scenario's), ``canary_latency_z``,
-    ``baseline_latency_z`` and ``presence_u`` (``None`` values when not intermittent).
+    ``baseline_latency_z`` and ``presence_u`` (``None`` values when not intermittent);
+    for a latency metric of another statistic than ``noise.latency_metric``,
+    ``canary_latency_z:<stat>`` and ``baseline_latency_z:<stat>``; for a gauge,
+    ``canary_gauge_z:<name>`` and ``baseline_gauge_z:<name>``.
 
     Returns
     -------
@@ -116,36 +217,44 @@ def reference_counts_rollout(
     excess_errors : int
         Errors the fault caused over the same steps.
     """
-    onset_stage = 0
-    if scenario.onset_stage is not None:
-        if isinstance(scenario.onset_stage, int):
-            onset_stage = scenario.onset_stage
-        else:
-            onset_stage = [s.name for s in policy.stages].index(scenario.onset_stage)
+    onset_stage = onset_stage_index(policy, scenario)
     onset = sum(s.duration_steps for s in policy.stages[:onset_stage]) + scenario.onset_step
-    quantile = {"p50": 0.5, "p95": 0.95, "p99": 0.99}.get(noise.latency_metric)
     sigma = noise.latency_log_sigma
     median = service.latency_ms
     z99 = NormalDist().inv_cdf(0.99)
+    levels = {"p50": 0.5, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 
-    def metric(z: float, n: int, log_sigma: float) -> float:
-        if quantile is not None:
+    def metric(z: float, n: int, log_sigma: float, stat: str) -> float:
+        if stat in levels:
             return median * math.exp(log_sigma * z)
         s2 = math.log1p(math.expm1(log_sigma**2) / n)
         return median * math.exp(log_sigma**2 / 2 - s2 / 2 + math.sqrt(s2) * z)
 
+    def latencies(stat: str, step: int, n_canary: int, n_baseline: int, present: bool, k: int):
+        suffix = "" if stat == noise.latency_metric else f":{stat}"
+        z = draws[f"canary_latency_z{suffix}"][step]
+        baseline = (  # no baseline requests: no baseline latency (an absolute check needs none)
+            metric(draws[f"baseline_latency_z{suffix}"][step], n_baseline, sigma, stat)
+            if n_baseline > 0
+            else math.nan
+        )
+        if not present:
+            return metric(z, n_canary, sigma, stat), baseline
+        shift = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
+        if scenario.latency_tail_only:
+            p99 = median * math.exp(sigma * z99)
+            target = scenario.latency_factor * p99 + shift
+            wide = math.log(target / median) / z99 if target > 0 else 0.0
+            return metric(z, n_canary, max(wide, 0.0), stat), baseline
+        return max(
+            scenario.latency_factor * metric(z, n_canary, sigma, stat) + shift, 0.0
+        ), baseline
+
+    checks = checks_of(policy)
     step = 0
     served = 0
     excess = 0
     for stage_index, stage in enumerate(policy.stages):
-        error_limit = Fraction(repr(stage.error_threshold)) * Fraction(
-            repr(policy.error_threshold_scale)
-        )
-        latency_limit = (
-            policy.latency_threshold_ms
-            if stage.latency_threshold_ms is None
-            else stage.latency_threshold_ms
-        )
         for _ in range(stage.duration_steps):
             total = service.requests_per_step
             if service.diurnal_amplitude:
@@ -164,43 +273,60 @@ def reference_counts_rollout(
             )
             served += n_canary
             excess += draws["excess_errors"][step]
-            if n_canary == 0 or n_baseline == 0:
-                if policy.no_data == "fail":
-                    return (
-                        ReferenceOutcome(True, step, stage_index, "no_data", step + 1),
-                        served,
-                        excess,
-                    )
-                step += 1
-                continue
-            canary_errors = draws["healthy_canary_errors"][step] + draws["excess_errors"][step]
-            error_delta = Fraction(canary_errors, n_canary) - Fraction(
-                draws["baseline_errors"][step], n_baseline
-            )
-            baseline_latency = metric(draws["baseline_latency_z"][step], n_baseline, sigma)
-            z = draws["canary_latency_z"][step]
-            if not present:
-                canary_latency = metric(z, n_canary, sigma)
-            elif scenario.latency_tail_only:
-                p99 = median * math.exp(sigma * z99)
-                target = scenario.latency_factor * p99 + (
-                    scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
-                )
-                wide = math.log(target / median) / z99 if target > 0 else 0.0
-                canary_latency = metric(z, n_canary, max(wide, 0.0))
-            else:
-                canary_latency = max(
-                    scenario.latency_factor * metric(z, n_canary, sigma)
-                    + (scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k),
-                    0.0,
-                )
-            if error_delta > error_limit:
-                return ReferenceOutcome(True, step, stage_index, "error", step + 1), served, excess
-            if canary_latency - baseline_latency > latency_limit:
+
+            has = [counts_has_data(c, n_canary, n_baseline) for c in checks]
+            if policy.no_data == "fail" and not all(has):
                 return (
-                    ReferenceOutcome(True, step, stage_index, "latency", step + 1),
+                    ReferenceOutcome(True, step, stage_index, "no_data", step + 1),
                     served,
                     excess,
                 )
+            canary_errors = draws["healthy_canary_errors"][step] + draws["excess_errors"][step]
+            for check, with_data in zip(checks, has, strict=True):
+                if not with_data:
+                    continue
+                if check.kind in ("error_rate", "success_rate"):
+                    value = counts_rate_value(
+                        check, canary_errors, n_canary, draws["baseline_errors"][step], n_baseline
+                    )
+                    high = check.max_exact[stage_index]
+                    low = check.min_exact[stage_index]
+                    failed = (high is not None and value > high) or (
+                        low is not None and value < low
+                    )
+                else:
+                    if check.kind == "latency":
+                        canary, baseline = latencies(
+                            check.stat or noise.latency_metric,
+                            step,
+                            n_canary,
+                            n_baseline,
+                            present,
+                            k,
+                        )
+                    else:
+                        gauge = service.gauges[check.name]
+                        canary = (
+                            gauge.mean + gauge.sigma * draws[f"canary_gauge_z:{check.name}"][step]
+                        )
+                        if present and check.name in scenario.faults:
+                            fault = scenario.faults[check.name]
+                            canary += (
+                                (fault.delta or 0.0)
+                                + (fault.ramp_per_step or 0.0) * k
+                                + (fault.relative or 0.0) * gauge.mean
+                            )
+                        baseline = (
+                            gauge.mean + gauge.sigma * draws[f"baseline_gauge_z:{check.name}"][step]
+                        )
+                    failed = fails_limits(
+                        check, stage_index, continuous_value(check, canary, baseline)
+                    )
+                if failed:
+                    return (
+                        ReferenceOutcome(True, step, stage_index, check.name, step + 1),
+                        served,
+                        excess,
+                    )
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step), served, excess

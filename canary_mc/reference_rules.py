@@ -10,11 +10,13 @@ against published tables and closed forms. Tests require identical outcomes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.rules import msprt_bounds, sprt_bounds, ztest_bounds
-from canary_mc.engine.spending import SPENDING_CORRECTIONS, spending_critical_values
+from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.rules_gaussian import msprt_bounds, sprt_bounds, ztest_bounds
+from canary_mc.engine.rules.spending import SPENDING_CORRECTIONS, spending_critical_values
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
+from canary_mc.model.metrics import MetricCheck
 from canary_mc.model.rules import (
     CumulativeChecksRule,
     FailureLimitRule,
@@ -23,7 +25,15 @@ from canary_mc.model.rules import (
     ThresholdRule,
     ZTestRule,
 )
-from canary_mc.reference import ReferenceOutcome, reference_rollout
+from canary_mc.reference import (
+    ReferenceOutcome,
+    checks_of,
+    fails_limits,
+    gaussian_effects,
+    gaussian_value,
+    onset_stage_index,
+    reference_rollout,
+)
 
 
 def reference_rule_rollout(
@@ -34,24 +44,27 @@ def reference_rule_rollout(
     error_z: list[float],
     latency_z: list[float],
     presence_u: list[float] | None = None,
+    gauge_z: dict[str, list[float]] | None = None,
 ) -> ReferenceOutcome:
-    """Run one rollout of ``policy.rule`` on given draws (``policy.max_steps`` per metric).
+    """Run one rollout of ``policy.rule`` on given draws (``policy.max_steps`` per signal).
 
-    ``presence_u`` (one uniform per step) is needed only for an intermittent scenario.
-    The fault starts ``onset_step`` steps after the rollout reaches ``onset_stage``.
+    ``presence_u`` (one uniform per step) is needed only for an intermittent scenario,
+    ``gauge_z`` only for gauge metrics. The fault starts ``onset_step`` steps after the
+    rollout reaches ``onset_stage``. Every metric of ``policy.checks`` is judged on its
+    own; the first in the policy's order wins a tie.
     """
     rule = policy.rule
     if isinstance(rule, ThresholdRule):
-        return reference_rollout(policy, service, noise, scenario, error_z, latency_z, presence_u)
-    onset_stage = 0
-    if scenario.onset_stage is not None:
-        onset_stage = (
-            scenario.onset_stage
-            if isinstance(scenario.onset_stage, int)
-            else policy.stage_names.index(scenario.onset_stage)
+        return reference_rollout(
+            policy, service, noise, scenario, error_z, latency_z, presence_u, gauge_z
         )
+    checks = checks_of(policy)
+    if getattr(rule, "alpha_split", "per_metric") == "shared" and len(checks) > 1:
+        # Bonferroni: each metric at alpha / N.
+        rule = rule.model_copy(update={"alpha": rule.alpha / len(checks)})
+    onset_stage = onset_stage_index(policy, scenario)
 
-    def deltas(step: int, stage_start: int | None, stage_index: int) -> tuple[float, float]:
+    def observe(step: int, stage_start: int | None, stage_index: int) -> list[Reading]:
         # stage_start: the step at which the rollout entered the onset stage.
         onset_step = None if stage_start is None else stage_start + scenario.onset_step
         present = (
@@ -60,82 +73,94 @@ def reference_rule_rollout(
             and policy.stages[stage_index].traffic_pct >= scenario.min_traffic_pct
             and (scenario.intermittent_q >= 1 or presence_u[step] < scenario.intermittent_q)
         )
-        if not present:
-            error_effect = latency_effect = 0.0
-        else:
-            k = step - onset_step
-            error_effect = scenario.error_delta + scenario.error_ramp_per_step * k
-            latency_effect = scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * k
-            if scenario.error_relative != 0:
-                error_effect += scenario.error_relative * service.error_rate
-            if scenario.latency_factor != 1:
-                latency_effect += (scenario.latency_factor - 1.0) * service.latency_ms
+        error_effect, latency_effect, gauge_effects = (
+            gaussian_effects(scenario, service, step - onset_step) if present else (0.0, 0.0, {})
+        )
         error = max(error_effect + noise.error_sigma * error_z[step], -service.error_rate)
         latency = max(
             latency_effect + noise.latency_sigma_ms * latency_z[step], -service.latency_ms
         )
-        return error, latency
-
-    def limits(stage_index: int) -> tuple[float, float]:
-        stage = policy.stages[stage_index]
-        latency = (
-            policy.latency_threshold_ms
-            if stage.latency_threshold_ms is None
-            else stage.latency_threshold_ms
-        )
-        return stage.error_threshold * policy.error_threshold_scale, latency
+        readings = []
+        for check in checks:
+            if check.kind in ("error_rate", "success_rate"):
+                delta, base, sigma = error, service.error_rate, noise.error_sigma
+            elif check.kind == "latency":
+                delta, base, sigma = latency, service.latency_ms, noise.latency_sigma_ms
+            else:
+                gauge = service.gauges[check.name]
+                delta = gauge_effects.get(check.name, 0.0) + gauge.sigma * gauge_z[check.name][step]
+                base, sigma = gauge.mean, gauge.sigma
+            # The statistical rules test the signal in the metric's bad direction.
+            worse_up = (check.direction == "increase") != (check.kind == "success_rate")
+            readings.append(
+                Reading(
+                    check=check,
+                    failed=fails_limits(check, stage_index, gaussian_value(check, delta, base)),
+                    evidence=delta if worse_up else -delta,
+                    sigma=sigma,
+                )
+            )
+        return readings
 
     if isinstance(rule, FailureLimitRule):
-        return _failure_limit(rule, policy, onset_stage, deltas, limits)
+        return _failure_limit(rule, policy, onset_stage, observe)
     if isinstance(rule, ZTestRule | MsprtRule):
-        return _sum_test(rule, policy, noise, onset_stage, deltas)
+        return _sum_test(rule, policy, onset_stage, observe)
     if isinstance(rule, CumulativeChecksRule):
-        return _cumulative_checks(rule, policy, onset_stage, deltas, limits)
+        return _cumulative_checks(rule, policy, onset_stage, observe)
     if isinstance(rule, SprtRule):
-        return _sprt(rule, policy, noise, onset_stage, deltas)
+        return _sprt(rule, policy, onset_stage, observe)
     raise ValueError(f"no reference for rule kind {rule.kind!r}")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One metric at one step: its check failed, its evidence (signed delta), its noise."""
+
+    check: MetricCheck
+    failed: bool
+    evidence: float
+    sigma: float
 
 
 def _rolled_back(step: int, stage: int, reason: str) -> ReferenceOutcome:
     return ReferenceOutcome(True, step, stage, reason, step + 1)
 
 
-def _failure_limit(rule, policy, onset_stage, deltas, limits) -> ReferenceOutcome:
+def _failure_limit(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
-    failures = {"error": 0, "latency": 0}
+    names = [c.name for c in checks_of(policy)]
+    failures = dict.fromkeys(names, 0)
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
         if rule.scope == "stage":
-            failures = {"error": 0, "latency": 0}
-        error_limit, latency_limit = limits(stage_index)
+            failures = dict.fromkeys(names, 0)
         for _ in range(stage.duration_steps):
-            error, latency = deltas(step, onset_step, stage_index)
-            for metric, failed in (
-                ("error", error > error_limit),
-                ("latency", latency > latency_limit),
-            ):
-                if failed:
-                    failures[metric] += 1
+            for reading in observe(step, onset_step, stage_index):
+                name = reading.check.name
+                if reading.failed:
+                    failures[name] += 1
                 elif rule.consecutive:
-                    failures[metric] = 0
-            for metric in ("error", "latency"):
-                if failures[metric] > rule.failure_limit:
-                    return _rolled_back(step, stage_index, metric)
+                    failures[name] = 0
+            for name in names:
+                if failures[name] > rule.failure_limit:
+                    return _rolled_back(step, stage_index, name)
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step)
 
 
-def _sum_test(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
+def _sum_test(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
     looks = 0
+    names = [c.name for c in checks_of(policy)]
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
         if rule.scope == "stage" or stage_index == 0:
-            error_sum = latency_sum = 0.0
+            sums = dict.fromkeys(names, 0.0)
             looks = 0
             n_looks = stage.duration_steps if rule.scope == "stage" else policy.n_steps
             if isinstance(rule, ZTestRule):
@@ -143,80 +168,79 @@ def _sum_test(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
             else:
                 bounds = msprt_bounds(rule, n_looks)
         for _ in range(stage.duration_steps):
-            error, latency = deltas(step, onset_step, stage_index)
-            error_sum += error
-            latency_sum += latency
+            readings = observe(step, onset_step, stage_index)
             looks += 1
             bound = bounds[looks - 1]
-            for metric, total, sigma in (
-                ("error", error_sum, noise.error_sigma),
-                ("latency", latency_sum, noise.latency_sigma_ms),
-            ):
+            for reading in readings:
+                name = reading.check.name
+                sums[name] += reading.evidence
+                total, sigma = sums[name], reading.sigma
                 if isinstance(rule, ZTestRule):
                     fires = total > sigma * bound
-                else:  # mixture likelihood ratio >= 1/alpha, on the side of an increase
+                else:  # mixture likelihood ratio >= 1/alpha, on the side of the bad change
                     fires = total > 0 and total >= sigma * bound
                 if fires:
-                    return _rolled_back(step, stage_index, metric)
+                    return _rolled_back(step, stage_index, name)
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step)
 
 
-def _cumulative_checks(rule, policy, onset_stage, deltas, limits) -> ReferenceOutcome:
+def _cumulative_checks(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = 0 if onset_stage == 0 else None
     failed_checks = 0
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
-        error_limit, latency_limit = limits(stage_index)
         passes = 0
         while passes < stage.duration_steps:  # a failing check holds the weight
-            error, latency = deltas(step, onset_step, stage_index)
-            if error > error_limit or latency > latency_limit:
+            failing = [r.check.name for r in observe(step, onset_step, stage_index) if r.failed]
+            if failing:
                 failed_checks += 1
                 if failed_checks >= rule.threshold:
-                    reason = "error" if error > error_limit else "latency"
-                    return _rolled_back(step, stage_index, reason)
+                    return _rolled_back(step, stage_index, failing[0])
             else:
                 passes += 1
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step)
 
 
-def _sprt(rule, policy, noise, onset_stage, deltas) -> ReferenceOutcome:
+def _sprt(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     step = 0
     onset_step = None
+    checks = checks_of(policy)
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
-        tests = {
-            "error": sprt_bounds(
-                rule, noise.error_sigma, rule.min_error_increase, stage.duration_steps
-            ),
-            "latency": sprt_bounds(
-                rule, noise.latency_sigma_ms, rule.min_latency_increase_ms, stage.duration_steps
-            ),
-        }
-        sums = {"error": 0.0, "latency": 0.0}
-        accepted = {"error": False, "latency": False}
+        sums = {c.name: 0.0 for c in checks}
+        accepted = {c.name: False for c in checks}
         for n in range(1, stage.duration_steps + 1):
-            observed = dict(
-                zip(("error", "latency"), deltas(step, onset_step, stage_index), strict=True)
-            )
-            for metric in ("error", "latency"):
-                if accepted[metric]:
+            for reading in observe(step, onset_step, stage_index):
+                check = reading.check
+                if accepted[check.name]:
                     continue  # this metric's test has stopped
-                sums[metric] += observed[metric]
-                reject, accept = tests[metric]
-                if sums[metric] >= reject[n - 1]:
-                    return _rolled_back(step, stage_index, metric)
-                if sums[metric] <= accept[n - 1]:
-                    accepted[metric] = True
+                sums[check.name] += reading.evidence
+                reject, accept = sprt_bounds(
+                    rule, reading.sigma, _h1_change(check, rule), stage.duration_steps
+                )
+                if sums[check.name] >= reject[n - 1]:
+                    return _rolled_back(step, stage_index, check.name)
+                if sums[check.name] <= accept[n - 1]:
+                    accepted[check.name] = True
             step += 1
-            if accepted["error"] and accepted["latency"]:
+            if all(accepted.values()):
                 break  # early acceptance: on to the next stage
     return ReferenceOutcome(False, -1, -1, "none", step)
+
+
+def _h1_change(check: MetricCheck, rule: SprtRule) -> float:
+    """H1's change in the signal's units: the metric's ``min_effect`` (rates in their
+    unit, so divided by it), else the rule's default for the metric's kind."""
+    if check.min_effect is not None:
+        return check.min_effect / float(check.unit)
+    if check.kind in ("error_rate", "success_rate"):
+        return rule.min_error_increase
+    return rule.min_latency_increase_ms
 
 
 def reference_counts_ztest(
@@ -234,21 +258,29 @@ def reference_counts_ztest(
         if rule.scope == "stage" or stage_index == 0:
             ec = nc = eb = nb = 0
             looks = 0
-            n_looks = stage.duration_steps if rule.scope == "stage" else policy.n_steps
-            c = critical_values(rule.correction, n_looks, rule.alpha)
-            if rule.correction in SPENDING_CORRECTIONS:
-                # Information 1/(1/N_c + 1/N_b) of the analysis's steps with data so far.
+            # Only steps where both sides served requests are looks.
+            first, last = (
+                (step, step + stage.duration_steps)
+                if rule.scope == "stage"
+                else (0, policy.n_steps)
+            )
+            looked = [(r1, r2) for _, r1, _, r2 in counts[first:last] if r1 > 0 and r2 > 0]
+            c = critical_values(rule.correction, max(len(looked), 1), rule.alpha)
+            if rule.correction in SPENDING_CORRECTIONS and looked:
+                # Information 1/(1/N_c + 1/N_b) of the requests up to each look.
                 info, n1, n2 = [], 0, 0
-                for _, r1, _, r2 in counts[step : step + n_looks]:
-                    if r1 > 0 and r2 > 0:
-                        n1, n2 = n1 + r1, n2 + r2
-                    info.append(1 / (1 / n1 + 1 / n2) if n1 and n2 else 0.0)
+                for r1, r2 in looked:
+                    n1, n2 = n1 + r1, n2 + r2
+                    info.append(1 / (1 / n1 + 1 / n2))
                 c = spending_critical_values(rule.correction, tuple(info), rule.alpha)
         for _ in range(stage.duration_steps):
             e1, n1, e2, n2 = counts[step]
+            if n1 == 0 or n2 == 0:
+                step += 1
+                continue  # no baseline (or no canary): no evidence, not a look
             ec, nc, eb, nb = ec + e1, nc + n1, eb + e2, nb + n2
             looks += 1
-            if nc > 0 and nb > 0 and 0 < ec + eb < nc + nb:
+            if 0 < ec + eb < nc + nb:
                 pooled = (ec + eb) / (nc + nb)
                 z = (ec / nc - eb / nb) / math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nb))
                 if z > c[looks - 1]:

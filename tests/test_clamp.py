@@ -16,7 +16,7 @@ from scipy import integrate, stats
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
-from canary_mc.engine.rules import msprt_bounds, sprt_bounds, ztest_bounds
+from canary_mc.engine.rules.rules_gaussian import msprt_bounds, sprt_bounds, ztest_bounds
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service, Stage
 from canary_mc.model.caveats import experiment_caveats

@@ -17,7 +17,11 @@ from hypothesis import strategies as st
 from scipy import integrate, special, stats
 from strategies import count_noises, count_services, faults, policies
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.normal import normal_quantile
+from canary_mc.engine.core.outcomes import reason_name
+from canary_mc.engine.core.schedule import plan_fault, plan_policy
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.counts import (
     QUANTILE_LEVELS,
     CountsWorldPlan,
     TrafficPlan,
@@ -30,13 +34,11 @@ from canary_mc.engine.counts import (
     plan_traffic,
     rate_delta_exceeds,
 )
-from canary_mc.engine.normal import normal_quantile
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.schedule import plan_fault, plan_policy
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes
-from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.model import CountsNoise, Experiment, GaussianNoise, Policy, Scenario, Service, Stage
 from canary_mc.reference import reference_counts_rollout
+
+SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 TOLERANCE_SE = 4.0
 KS_LEVEL = 0.001
@@ -289,7 +291,7 @@ def test_engine_matches_counts_reference(data, policy, service, noise, no_data):
     n = 32
     world, plans, draws, excess = world_draws(policy, service, noise, [scenario], n, seed)
     obs = observe_counts(draws, excess[0], world, plans[0])
-    outcomes = decide_counts_threshold(obs, plan_policy(policy))
+    outcomes = decide_counts_threshold(obs, world, plan_policy(policy))
     served, excess_served = blast_radius(obs, outcomes)
     for i in range(n):
         row = {
@@ -307,7 +309,7 @@ def test_engine_matches_counts_reference(data, policy, service, noise, no_data):
             bool(outcomes.rolled_back[i]),
             int(outcomes.decision_step[i]),
             int(outcomes.decision_stage[i]),
-            REASONS[int(outcomes.reason[i])],
+            reason_name(int(outcomes.reason[i]), SHORTHAND),
             int(outcomes.steps_run[i]),
             int(served[i]),
             int(excess_served[i]),
@@ -578,7 +580,7 @@ def test_gaussian_intermittent_fault_rolls_back_at_its_first_presence():
         n_rollouts=500,
         seed=3,
     )
-    from canary_mc.engine.draws import draw_gaussian
+    from canary_mc.engine.noise.draws import draw_gaussian
 
     present = draw_gaussian(3, 0, 500, 6, presence=True).presence_u < 0.4
     first = np.where(present.any(axis=1), present.argmax(axis=1), -1)

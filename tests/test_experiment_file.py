@@ -71,7 +71,7 @@ BAD = {
         VALID.replace("policy:\n", "policy:\n  rule: {kind: sprt, gamma: 1}\n"),
         [
             "{f}:4:22: policy.rule.gamma: unknown key 'gamma'; expected one of: kind, alpha,"
-            " beta, min_error_increase, min_latency_increase_ms"
+            " beta, min_error_increase, min_latency_increase_ms, alpha_split"
         ],
     ),
     "rule: sprt errors add up to 1 or more": (
@@ -98,7 +98,8 @@ BAD = {
         VALID.replace("      duration_steps: 2", "      duraton_steps: 2"),
         [
             "{f}:8:7: policy.stages[1].duraton_steps: unknown key 'duraton_steps'; expected one of:"
-            " name, traffic_pct, duration_steps, error_threshold, latency_threshold_ms"
+            " name, traffic_pct, duration_steps, duration, error_threshold,"
+            " latency_threshold_ms, metrics"
         ],
     ),
     "unknown top-level key": (
@@ -251,7 +252,10 @@ BAD = {
         VALID.replace(
             "noise: {error_sigma: 0.005, latency_sigma_ms: 10}", "noise: {model: counts}"
         ),
-        ["{f}:10:10: service.requests_per_step: required by noise.model: counts"],
+        [
+            "{f}:10:10: service.requests_per_step: required by noise.model: counts"
+            " (or requests_per_second)"
+        ],
     ),
     "traffic under the gaussian model": (
         VALID.replace("latency_ms: 100}", "latency_ms: 100, requests_per_step: 500}"),

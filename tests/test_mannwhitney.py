@@ -8,15 +8,15 @@ import math
 import numpy as np
 from scipy import stats
 
-from canary_mc.engine.counts import draw_counts, plan_counts_world
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.mannwhitney import (
+from canary_mc.engine.core.schedule import plan_fault, plan_world
+from canary_mc.engine.noise.counts import draw_counts, plan_counts_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.mannwhitney import (
     counts_samples,
     gaussian_samples,
     mann_whitney_u,
     u_test_fires,
 )
-from canary_mc.engine.schedule import plan_fault, plan_world
 from canary_mc.model import CountsNoise, GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.rules import MannWhitneyRule
 
@@ -126,7 +126,7 @@ def test_binomial_inversion_is_exact_at_small_medium_and_very_large_n_p():
     """Each draw is the smallest k with F(k) >= u (scipy's binomial CDF), and the draws
     follow scipy.stats.binom: mean and CDF at the quartiles within 4 SE. The old product
     form returned n at n p > 745 (200,000 at n = 200,000, p = 0.005)."""
-    from canary_mc.engine.binomial import binomial_from_uniform
+    from canary_mc.engine.core.binomial import binomial_from_uniform
 
     rng = np.random.default_rng(13)
     n_draws = 40_000

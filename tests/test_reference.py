@@ -9,12 +9,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import faults, noises, policies, scenarios, services
 
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import decide_threshold, observe, rollout_outcomes
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.core.outcomes import reason_name
+from canary_mc.engine.core.schedule import plan_policy, plan_world
+from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.rules.kernels import decide_threshold, observe
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.reference import reference_rollout
+
+SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 
 def assert_matches_reference(policy, service, noise, scenario, draws: GaussianDraws, outcomes):
@@ -26,7 +29,7 @@ def assert_matches_reference(policy, service, noise, scenario, draws: GaussianDr
             bool(outcomes.rolled_back[i]),
             int(outcomes.decision_step[i]),
             int(outcomes.decision_stage[i]),
-            REASONS[int(outcomes.reason[i])],
+            reason_name(int(outcomes.reason[i]), SHORTHAND),
             int(outcomes.steps_run[i]),
         )
         want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason, ref.steps_run)
@@ -67,7 +70,7 @@ def test_kernels_match_reference_on_adversarial_draws(engine_path, data, policy,
     if engine_path:
         outcomes = rollout_outcomes(draws, world, plan)
     else:
-        outcomes = decide_threshold(observe(draws, world), plan)
+        outcomes = decide_threshold(observe(draws, world), world, plan)
     assert_matches_reference(policy, service, noise, scenario, draws, outcomes)
 
 
@@ -94,7 +97,7 @@ def test_gaussian_faults_match_reference(data, policy, service, noise):
         got = (
             bool(outcomes.rolled_back[i]),
             int(outcomes.decision_step[i]),
-            REASONS[int(outcomes.reason[i])],
+            reason_name(int(outcomes.reason[i]), SHORTHAND),
             int(outcomes.steps_run[i]),
         )
         assert got == (ref.rolled_back, ref.decision_step, ref.reason, ref.steps_run), i

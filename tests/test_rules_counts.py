@@ -9,14 +9,22 @@ import math
 import numpy as np
 from scipy import stats
 
-from canary_mc.engine.boundaries import critical_values
-from canary_mc.engine.counts import draw_counts, observe_counts, plan_counts_world
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
-from canary_mc.engine.schedule import plan_fault, plan_policy
+from canary_mc.engine.core.outcomes import reason_name
+from canary_mc.engine.core.schedule import plan_fault, plan_policy
+from canary_mc.engine.noise.counts import draw_counts, observe_counts, plan_counts_world
+from canary_mc.engine.rules.boundaries import critical_values
+from canary_mc.engine.rules.registry import RULES
+from canary_mc.engine.rules.rules_counts import simulate_counts_held
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.model import CountsNoise, Policy, Scenario, Service
 from canary_mc.reference_rules import reference_counts_sprt, reference_counts_ztest
+
+SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
+
+
+def decide_fixed(obs, world, plan):
+    """A fixed-schedule rule on counts, looked up in the registry as the engine does."""
+    return RULES[plan.rule.kind].counts(obs, world, plan)
 
 
 def policy_of(rule: dict, durations=(1,), traffic=(20.0,)) -> Policy:
@@ -53,7 +61,7 @@ def test_counts_ztest_single_look_equals_scipy_per_rollout_and_exact_enumeration
     policy = policy_of({"kind": "ztest", "alpha": alpha})
     n = 40_000
     obs, world = error_only(policy, SERVICE, Scenario(), n)
-    out = decide_counts_fixed(obs, world, plan_policy(policy))
+    out = decide_fixed(obs, world, plan_policy(policy))
     ec, eb = obs.canary_errors[:, 0], obs.baseline_errors[:, 0]
     nc, nb = int(obs.canary_requests[0, 0]), int(obs.baseline_requests[0, 0])
     assert (nc, nb) == (200, 800)
@@ -87,7 +95,7 @@ def test_counts_ztest_matches_its_scalar_reference_exactly():
         service = Service(error_rate=0.02, latency_ms=100, requests_per_step=300)
         scenario = Scenario(error_delta=0.01, onset_stage=1)
         obs, world = error_only(policy, service, scenario, 3000, seed=5)
-        out = decide_counts_fixed(obs, world, plan_policy(policy))
+        out = decide_fixed(obs, world, plan_policy(policy))
         for i in range(3000):
             counts = list(
                 zip(
@@ -103,7 +111,7 @@ def test_counts_ztest_matches_its_scalar_reference_exactly():
                 bool(out.rolled_back[i]),
                 int(out.decision_step[i]),
                 int(out.decision_stage[i]),
-                REASONS[int(out.reason[i])],
+                reason_name(int(out.reason[i]), SHORTHAND),
                 int(out.steps_run[i]),
             )
             assert got == (
@@ -122,8 +130,8 @@ def test_counts_msprt_stays_under_alpha_over_150_looks_where_repeated_ztest_does
     msprt = policy_of({"kind": "msprt", "alpha": alpha, "tau": 1.0}, durations=(looks,))
     ztest = policy_of({"kind": "ztest", "alpha": alpha}, durations=(looks,))
     obs, world = error_only(msprt, SERVICE, Scenario(), n)
-    fa = decide_counts_fixed(obs, world, plan_policy(msprt)).rolled_back.mean()
-    naive = decide_counts_fixed(obs, world, plan_policy(ztest)).rolled_back.mean()
+    fa = decide_fixed(obs, world, plan_policy(msprt)).rolled_back.mean()
+    naive = decide_fixed(obs, world, plan_policy(ztest)).rolled_back.mean()
     assert fa <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / n)
     assert naive > 0.3  # AMR: about 0.37 at K = 150 one-sided
 
@@ -166,7 +174,7 @@ def test_counts_sprt_matches_its_scalar_reference_on_recorded_draws():
     """The stage pointer, early acceptance and traffic per stage agree with a plain walk."""
     policy = sprt_policy((3, 5, 4), alpha=0.1, beta=0.3, increase=0.05)
     service = Service(error_rate=0.05, latency_ms=100, requests_per_step=200)
-    from canary_mc.engine.rules_counts import stage_traffic
+    from canary_mc.engine.rules.rules_counts import stage_traffic
 
     traffic = stage_traffic(policy, service).canary_requests.tolist()
     for scenario in (Scenario(), Scenario(error_delta=0.03, onset_stage=1, onset_step=1)):
@@ -187,7 +195,7 @@ def test_counts_sprt_matches_its_scalar_reference_on_recorded_draws():
                 bool(out.rolled_back[i]),
                 int(out.decision_step[i]),
                 int(out.decision_stage[i]),
-                REASONS[int(out.reason[i])],
+                reason_name(int(out.reason[i]), SHORTHAND),
                 int(out.steps_run[i]),
             )
             want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason)

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import faults, noises, policies, scenarios, services
 
-from canary_mc.engine.draws import GaussianDraws, draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes
-from canary_mc.engine.outcomes import REASONS
-from canary_mc.engine.schedule import plan_policy, plan_world
+from canary_mc.engine.core.outcomes import reason_name
+from canary_mc.engine.core.schedule import plan_policy, plan_world
+from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
+from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.model import Policy
 from canary_mc.model.rules import (
     CumulativeChecksRule,
@@ -21,6 +21,8 @@ from canary_mc.model.rules import (
     ZTestRule,
 )
 from canary_mc.reference_rules import reference_rule_rollout
+
+SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 rules = st.one_of(
     st.builds(
@@ -79,7 +81,7 @@ def assert_matches(policy, service, noise, scenario, draws: GaussianDraws):
             bool(outcomes.rolled_back[i]),
             int(outcomes.decision_step[i]),
             int(outcomes.decision_stage[i]),
-            REASONS[int(outcomes.reason[i])],
+            reason_name(int(outcomes.reason[i]), SHORTHAND),
             int(outcomes.steps_run[i]),
         )
         want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason, ref.steps_run)

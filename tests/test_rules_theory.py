@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from canary_mc.engine.boundaries import critical_values, crossing_probability
-from canary_mc.engine.draws import draw_gaussian
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.boundaries import critical_values, crossing_probability
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service, Stage
 

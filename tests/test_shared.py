@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import faults, noises, policies, services
 
-from canary_mc.engine.outcomes import tally_outcomes
-from canary_mc.engine.shared import shared_key, tally_threshold_settings
+from canary_mc.engine.core.outcomes import tally_outcomes
+from canary_mc.engine.fastpath.shared import shared_key, tally_threshold_settings
 from canary_mc.engine.simulate import simulate_outcomes, tally_experiment
 from canary_mc.model import Experiment
 
@@ -115,7 +115,7 @@ def test_fused_tally_equals_tallying_each_rollouts_outcome(
     )
     chunk = data.draw(st.sampled_from([None, 1, 5000]))
     tallies = tally_experiment(experiment, chunk_rollouts=chunk)
-    assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages))
+    assert tallies["s"] == tally_outcomes(outcomes, len(policy.stages), len(policy.checks))
 
 
 @settings(max_examples=40)

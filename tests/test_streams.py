@@ -9,9 +9,9 @@ import pytest
 from conftest import SEED_NOISE, SEED_SERVICE, seed_policy
 from scipy import stats
 
-from canary_mc.engine.draws import draw_gaussian
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, blocks_of, content_key
+from canary_mc.engine.noise.draws import draw_gaussian
 from canary_mc.engine.simulate import chunk_ranges, run_experiment, simulate_outcomes
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, blocks_of, content_key
 from canary_mc.model import Scenario
 
 N = 2 * BLOCK_ROLLOUTS + 1234  # a partial last block

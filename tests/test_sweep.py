@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from canary_mc.cli.app import app
-from canary_mc.engine.schedule import plan_policy
+from canary_mc.engine.core.schedule import plan_policy
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes, tally_experiment
 from canary_mc.errors import ConfigError, ExperimentFileError
 from canary_mc.io.experiment_file import load_sweep_file
+from canary_mc.io.grid import expand
 from canary_mc.model import Experiment, Sweep
 from canary_mc.stats.intervals import clopper_pearson_interval
 from canary_mc.sweep import store
 from canary_mc.sweep.executors import ProcessExecutor, SerialExecutor
-from canary_mc.sweep.grid import expand
 from canary_mc.sweep.runner import _nested_chains, check_size, plan_sweep, run_sweep
 
 BASE = """\
@@ -161,7 +161,7 @@ BAD = [
         "sweep:\n  grid:\n    policy.error_treshold_scale: [1, 2]\n",
         "small.yaml:15:5: sweep.grid.policy.error_treshold_scale: is not a parameter: policy "
         "has no 'error_treshold_scale' (parameters: stages, latency_threshold_ms, "
-        "error_threshold_scale, rule, no_data)",
+        "error_threshold_scale, rule, no_data, metrics, interval)",
     ),
     (
         "unknown stage",

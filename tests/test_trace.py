@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import SEED_NOISE, SEED_SERVICE, seed_policy
 
-from canary_mc.engine.draws import draw_gaussian
+from canary_mc.engine.noise.draws import draw_gaussian
 from canary_mc.engine.trace import RolloutPhase, trace_rollout
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service, Stage

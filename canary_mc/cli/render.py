@@ -43,12 +43,15 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
         ),
         title_justify="left",
     )
+    metric_names = list(estimate.scenarios[0].rollbacks_by_reason)
+    timed = estimate.scenarios[0].minutes_per_step is not None
     for column in (
         "scenario",
         "rollback rate",
         "completed",
-        "rollbacks err / lat",
+        "rollbacks " + " / ".join(escape(n) for n in metric_names),
         "mean steps to decision (95% CI)",
+        *(["mean minutes to decision"] if timed else []),
     ):
         scenarios.add_column(column, justify="left" if column == "scenario" else "right")
     for s in estimate.scenarios:
@@ -63,13 +66,19 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
             escape(label),
             rate_with_interval(s.rollback),
             rate_with_interval(s.completed),
-            f"{s.rollbacks_by_reason['error']:,} / {s.rollbacks_by_reason['latency']:,}",
+            " / ".join(f"{s.rollbacks_by_reason[n]:,}" for n in metric_names),
             steps,
+            *([_minutes(s)] if timed else []),
         )
     scenarios.caption = (
         f"false-alarm rate ({escape(estimate.healthy_scenario)}): "
         f"{rate_with_interval(estimate.false_alarm)}"
     )
+    for stage, metrics in _unchecked_by_stage(estimate).items():
+        scenarios.caption += (
+            f"\nnot checked at stage {escape(stage)}: {escape(', '.join(metrics))} "
+            "(delta/ratio; the baseline serves no requests there)"
+        )
     scenarios.caption_justify = "left"
 
     stages = Table(
@@ -90,6 +99,21 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[Table]:
     if all(s.blast is not None for s in estimate.scenarios):
         tables.append(blast_table(estimate))
     return tables
+
+
+def _minutes(s) -> str:
+    lo, hi = s.minutes(s.mean_steps_lo), s.minutes(s.mean_steps_hi)
+    mean = s.minutes(s.mean_steps_to_decision)
+    if lo is None or hi is None:
+        return f"{mean:.1f} min"
+    return f"{mean:.1f} ± {hi - mean:.1f} min"
+
+
+def _unchecked_by_stage(estimate: ExperimentEstimate) -> dict[str, list[str]]:
+    by_stage: dict[str, list[str]] = {}
+    for stage, metric in estimate.unchecked:
+        by_stage.setdefault(stage, []).append(metric)
+    return by_stage
 
 
 def _mean(value: float, lo: float | None, hi: float | None) -> str:
@@ -134,24 +158,36 @@ def trace_table(trace: Trace) -> Table:
         ),
         title_justify="left",
     )
-    for column in (
-        "step", "stage", "traffic", "phase", "canary err", "Δ err / limit",
-        "canary lat", "Δ lat / limit", "verdict",
-    ):  # fmt: skip
+    first = trace.snapshots[0]
+    timed = first.minute is not None
+    checks = (
+        [escape(f"{name} / limits") for name, *_ in first.metrics]
+        if first.metrics
+        else ["canary err", "Δ err / limit", "canary lat", "Δ lat / limit"]
+    )
+    for column in ("step", *(["minute"] if timed else []), "stage", "traffic", "phase",
+                   *checks, "verdict"):  # fmt: skip
         table.add_column(
             column, justify="left" if column in ("stage", "phase", "verdict") else "right"
         )
     for s in trace.snapshots:
+        if s.metrics:
+            readings = [_reading(value, high, low) for _, value, high, low in s.metrics]
+        else:
+            readings = [
+                f"{s.canary_error_rate:.4f}",
+                f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
+                f"{s.canary_latency_ms:.1f} ms",
+                f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
+            ]
         table.add_row(
             str(s.step),
+            *([f"{s.minute:g}"] if timed else []),
             escape(s.stage),
             f"{s.traffic_pct:g}%",
             s.phase.value,
-            f"{s.canary_error_rate:.4f}",
-            f"{s.error_delta:+.4f} / {s.error_threshold:.4f}",
-            f"{s.canary_latency_ms:.1f} ms",
-            f"{s.latency_delta_ms:+.1f} / {s.latency_threshold_ms:g} ms",
-            s.verdict if s.verdict == "pass" else f"[bold red]{s.verdict}[/]",
+            *readings,
+            s.verdict if s.verdict == "pass" else f"[bold red]{escape(s.verdict)}[/]",
         )
     outcome = f"{trace.phase.value}: {trace.stages_completed}/{trace.total_stages} stages completed"
     if trace.rollback_reason:
@@ -159,6 +195,12 @@ def trace_table(trace: Trace) -> Table:
     table.caption = outcome
     table.caption_justify = "left"
     return table
+
+
+def _reading(value: float, high: float | None, low: float | None) -> str:
+    """A metric's compared value beside its limits: ``98.7 / [99, -]``."""
+    bounds = f"[{'-' if low is None else f'{low:g}'}, {'-' if high is None else f'{high:g}'}]"
+    return escape(f"{value:.4g} / {bounds}")
 
 
 def bench_table(result: EngineVsReference) -> Table:

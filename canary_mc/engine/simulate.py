@@ -12,28 +12,26 @@ from typing import Any
 
 import numpy as np
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.outcomes import Outcomes, tally_first_failures, tally_outcomes
+from canary_mc.engine.core.schedule import checked_gauges, plan_fault, plan_policy, plan_world
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.counts import (
     blast_radius,
-    decide_counts_threshold,
     draw_counts,
     observe_counts,
     plan_counts_world,
     tally_blast,
 )
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import rollout_outcomes, threshold_first_failures
-from canary_mc.engine.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
-from canary_mc.engine.outcomes import Outcomes, tally_first_failures, tally_outcomes
-from canary_mc.engine.rules_counts import decide_counts_fixed, simulate_counts_held
-from canary_mc.engine.schedule import plan_fault, plan_policy, plan_world
-from canary_mc.engine.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import threshold_first_failures
+from canary_mc.engine.rules.mannwhitney import counts_samples, decide_mannwhitney, gaussian_samples
+from canary_mc.engine.rules.registry import RULES, rollout_outcomes
+from canary_mc.engine.rules.rules_counts import simulate_counts_held
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Noise, Policy, Scenario, Service
+from canary_mc.model.experiment import unchecked_metrics
 from canary_mc.stats.estimate import ExperimentEstimate, ScenarioEstimate
 from canary_mc.stats.tally import BlastTally, Tally
-
-HELD_RULES = ("cumulative_checks", "sprt")
-"""Rules whose step schedule depends on the outcome (a stage pointer per rollout)."""
 
 CHUNK_ELEMENTS = 1 << 18
 """Target rollout-steps per chunk: about 2 MB per float array, so a chunk's working set
@@ -132,12 +130,13 @@ def tally_experiment(
     scenarios = experiment.evaluated_scenarios
     if experiment.noise.model == "gaussian" and policy.rule.kind == "threshold":
         return _tally_gaussian_threshold(experiment, seed, n_rollouts, chunk_rollouts, on_chunk)
-    tallies = {name: Tally.empty(n_stages) for name in scenarios}
+    n_metrics = len(policy.checks)
+    tallies = {name: Tally.empty(n_stages, n_metrics) for name in scenarios}
     for chunk in _chunk_outcomes(
         policy, experiment.service, experiment.noise, scenarios, seed, n_rollouts, chunk_rollouts
     ):
         for name, (outcomes, blast) in chunk.items():
-            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, blast)
+            tallies[name] = tallies[name] + tally_outcomes(outcomes, n_stages, n_metrics, blast)
         if on_chunk is not None:
             on_chunk(outcomes.n_rollouts)
     return tallies
@@ -160,11 +159,13 @@ def _tally_gaussian_threshold(
         for name, scenario in scenarios.items()
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
-    counts = {name: np.zeros((2, policy.n_steps), dtype=np.int64) for name in scenarios}
+    shape = (len(plan.metrics), policy.n_steps)
+    counts = {name: np.zeros(shape, dtype=np.int64) for name in scenarios}
     if chunk_rollouts is None:
         chunk_rollouts = default_chunk_rollouts(policy.n_steps)
+    gauges = checked_gauges(policy)
     for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence)
+        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence, gauges=gauges)
         for name, world in worlds.items():
             counts[name] += threshold_first_failures(draws, world, plan)
         if on_chunk is not None:
@@ -180,7 +181,9 @@ def estimate_experiment(
 ) -> ExperimentEstimate:
     """Rates and intervals of an experiment from its per-scenario tallies."""
     scenarios = experiment.evaluated_scenarios
+    stage_names = experiment.policy.stage_names
     return ExperimentEstimate(
+        unchecked=tuple((stage_names[i], m) for i, m in unchecked_metrics(experiment)),
         experiment=experiment.name,
         seed=experiment.seed if seed is None else seed,
         n_rollouts=next(iter(tallies.values())).n_rollouts,
@@ -236,7 +239,8 @@ def _chunk_outcomes(
     ranges = chunk_ranges(n_rollouts, chunk_rollouts)
     if noise.model == "counts":
         world = plan_counts_world(policy, service, noise)
-        if policy.rule.kind in HELD_RULES:
+        entry = RULES[policy.rule.kind]
+        if entry.schedule == "held":
             # The canary's traffic depends on each rollout's stage: drawn step by step.
             for start, stop in ranges:
                 held = simulate_counts_held(
@@ -248,7 +252,7 @@ def _chunk_outcomes(
         for start, stop in ranges:
             draws, excess = draw_counts(seed, start, stop, world, list(faults.values()))
             samples = None
-            if policy.rule.kind == "mannwhitney":
+            if entry.schedule == "samples":
                 samples = counts_samples(
                     seed,
                     start,
@@ -265,10 +269,8 @@ def _chunk_outcomes(
                 observations = observe_counts(draws, fault_excess, world, fault)
                 if samples is not None:
                     outcomes = decide_mannwhitney(samples[i], policy_plan)
-                elif policy.rule.kind == "threshold":
-                    outcomes = decide_counts_threshold(observations, policy_plan)
                 else:
-                    outcomes = decide_counts_fixed(observations, world, policy_plan)
+                    outcomes = entry.counts(observations, world, policy_plan)
                 chunk[name] = (outcomes, tally_blast(*blast_radius(observations, outcomes)))
             yield chunk
         return
@@ -277,9 +279,10 @@ def _chunk_outcomes(
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
     # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
+    gauges = checked_gauges(policy)
     for start, stop in ranges:
-        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence)
-        if policy.rule.kind == "mannwhitney":
+        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence, gauges=gauges)
+        if RULES[policy.rule.kind].schedule == "samples":
             m = policy.rule.samples_per_step
             yield {
                 name: (

@@ -12,16 +12,29 @@ from typing import Any
 
 import numpy as np
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.outcomes import REASON_ERROR, REASON_NO_DATA, Outcomes, reason_name
+from canary_mc.engine.core.schedule import (
+    PolicyPlan,
+    checked_gauges,
+    plan_fault,
+    plan_policy,
+    plan_world,
+)
+from canary_mc.engine.noise.counts import (
+    compare_values,
     decide_counts_threshold,
     draw_counts,
     observe_counts,
     plan_counts_world,
+    rate_fraction,
 )
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import decide_threshold, observe
-from canary_mc.engine.outcomes import REASON_ERROR, REASON_NO_DATA, REASONS, Outcomes
-from canary_mc.engine.schedule import PolicyPlan, plan_fault, plan_policy, plan_world
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import (
+    decide_threshold,
+    metric_value,
+    observe,
+    signal_of_check,
+)
 from canary_mc.errors import ConfigError
 from canary_mc.model import Experiment, Scenario
 
@@ -44,7 +57,11 @@ class StepSnapshot:
     """What the controller saw at one evaluation step, and what it concluded.
 
     Rates are fractions, latencies ms, traffic percent. ``phase`` is the rollout's phase
-    while the step was evaluated; ``verdict`` is ``"pass"``, ``"error"`` or ``"latency"``.
+    while the step was evaluated; ``verdict`` is ``"pass"`` or the name of the metric
+    that failed (the shorthand's ``"error"`` or ``"latency"``), or ``"no_data"``.
+    ``minute`` is the time at the end of the step (``policy.interval``; ``None`` without
+    one). ``metrics`` (a policy with ``metrics:``): ``(name, compared value, max, min)``
+    per metric, in the metric's compare units.
     """
 
     step: int
@@ -61,6 +78,8 @@ class StepSnapshot:
     latency_threshold_ms: float
     phase: RolloutPhase
     verdict: str
+    minute: float | None = None
+    metrics: tuple[tuple[str, float, float | None, float | None], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The seed demo's snapshot fields (same rounding), plus the step index."""
@@ -138,23 +157,42 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
     policy_plan = plan_policy(policy)
     if experiment.noise.model == "counts":
         rows = _counts_rows(experiment, scenarios[scenario], seed, policy_plan)
-        outcome, error_delta, latency_delta, canary_error, baseline_error, canary_lat, base_lat = (
-            rows
-        )
+        (
+            outcome,
+            error_delta,
+            latency_delta,
+            canary_error,
+            baseline_error,
+            canary_lat,
+            base_lat,
+            values,
+        ) = rows
     else:
         world_plan = plan_world(policy, experiment.service, experiment.noise, scenarios[scenario])
-        draws = draw_gaussian(seed, 0, 1, policy.n_steps, presence=scenarios[scenario].intermittent)
+        draws = draw_gaussian(
+            seed,
+            0,
+            1,
+            policy.n_steps,
+            presence=scenarios[scenario].intermittent,
+            gauges=checked_gauges(policy),
+        )
         observations = observe(draws, world_plan)
-        outcome = decide_threshold(observations, policy_plan)
+        outcome = decide_threshold(observations, world_plan, policy_plan)
         error_delta = observations.error_delta[0]
         latency_delta = observations.latency_delta_ms[0]
         canary_error = world_plan.error_rate + error_delta
         baseline_error = np.full(policy.n_steps, world_plan.error_rate)
         canary_lat = world_plan.latency_ms + latency_delta
         base_lat = np.full(policy.n_steps, world_plan.latency_ms)
+        values = []
+        for limits in policy_plan.metrics:
+            delta, base, _ = signal_of_check(observations, world_plan, limits.check)
+            values.append(metric_value(delta[0], base, limits.check, clamp=False))
     steps_run = int(outcome.steps_run[0])
     rolled_back = bool(outcome.rolled_back[0])
 
+    minutes = policy.interval_minutes
     phase = RolloutPhase.CANARY
     stages_completed = 0
     snapshots = []
@@ -162,7 +200,9 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         stage_index = int(policy_plan.stage_index[step])
         stage = policy.stages[stage_index]
         is_decision = rolled_back and step == steps_run - 1
-        verdict = REASONS[int(outcome.reason[0])] if is_decision else "pass"
+        verdict = (
+            reason_name(int(outcome.reason[0]), policy_plan.metric_names) if is_decision else "pass"
+        )
         snapshots.append(
             StepSnapshot(
                 step=step,
@@ -179,6 +219,18 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
                 latency_threshold_ms=float(policy_plan.latency_threshold_ms[step]),
                 phase=phase,
                 verdict=verdict,
+                minute=None if minutes is None else (step + 1) * minutes,
+                metrics=()
+                if policy.metrics is None
+                else tuple(
+                    (
+                        limits.check.name,
+                        float(value[step]),
+                        limits.check.max[stage_index],
+                        limits.check.min[stage_index],
+                    )
+                    for limits, value in zip(policy_plan.metrics, values, strict=True)
+                ),
             )
         )
         if not is_decision and policy_plan.step_in_stage[step] == stage.duration_steps - 1:
@@ -191,6 +243,12 @@ def trace_rollout(experiment: Experiment, *, scenario: str, seed: int | None = N
         last = snapshots[-1]
         if int(outcome.reason[0]) == REASON_NO_DATA:
             reason = f"No data at stage {last.stage!r}, step {last.step} (policy.no_data: fail)"
+        elif policy.metrics is not None:
+            metric = policy_plan.metrics[int(outcome.reason[0]) - 1].check
+            reason = (
+                f"Metric {metric.name!r} ({metric.kind}, compare: {metric.compare}) fails "
+                f"its limit at stage {last.stage!r}, step {last.step}"
+            )
         elif int(outcome.reason[0]) == REASON_ERROR:
             reason = (
                 f"Error rate delta {last.error_delta:.4f} exceeds threshold "
@@ -225,9 +283,32 @@ def _counts_rows(
     fault = plan_fault(policy, scenario)
     draws, (excess,) = draw_counts(seed, 0, 1, world, [fault])
     o = observe_counts(draws, excess, world, fault)
-    outcome = decide_counts_threshold(o, policy_plan)
+    outcome = decide_counts_threshold(o, world, policy_plan)
     with np.errstate(divide="ignore", invalid="ignore"):
         canary = o.canary_errors[0] / o.canary_requests[0]
         baseline = o.baseline_errors[0] / o.baseline_requests[0]
     canary_lat, base_lat = o.canary_latency_ms[0], o.baseline_latency_ms[0]
-    return outcome, canary - baseline, canary_lat - base_lat, canary, baseline, canary_lat, base_lat
+    values = []
+    for limits in policy_plan.metrics:
+        check = limits.check
+        if check.signal == "rate":
+            num, den = rate_fraction(o, check)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values.append(num[0].astype(np.float64) / den[0].astype(np.float64))
+        else:
+            canary_x, baseline_x = (
+                o.latency(world.stat_of(check), world.default_stat)
+                if check.signal == "latency"
+                else o.gauges[check.name]
+            )
+            values.append(compare_values(canary_x[0], baseline_x[0], check.compare))
+    return (
+        outcome,
+        canary - baseline,
+        canary_lat - base_lat,
+        canary,
+        baseline,
+        canary_lat,
+        base_lat,
+        values,
+    )

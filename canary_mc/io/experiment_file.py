@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from canary_mc.errors import ExperimentFileError, Problem
+from canary_mc.io.grid import GridPoint, PathError, assign, expand, resolve_path
 from canary_mc.io.located_yaml import KEY, Loc, LocatedDocument, dotted, read_located_yaml, spelled
 from canary_mc.model import Experiment
 from canary_mc.model.caveats import experiment_caveats
@@ -29,7 +30,6 @@ from canary_mc.model.experiment import onset_stage_problem
 from canary_mc.model.policy import repeated_stage_names
 from canary_mc.model.rules import RULE_KINDS
 from canary_mc.model.sweep import AXIS_TAGS, Sweep, axis_values
-from canary_mc.sweep.grid import GridPoint, PathError, assign, expand, resolve_path
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -368,8 +368,14 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[Loc, str]]:
         and noise.get("model") == "counts"
         and isinstance(service, dict)
         and "requests_per_step" not in service
+        and "requests_per_second" not in service
     ):
-        found.append((("service", "requests_per_step"), "required by noise.model: counts"))
+        found.append(
+            (
+                ("service", "requests_per_step"),
+                "required by noise.model: counts (or requests_per_second)",
+            )
+        )
     policy = document.get("policy")
     stages = policy.get("stages") if isinstance(policy, dict) else None
     if not isinstance(stages, list):

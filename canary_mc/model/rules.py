@@ -101,6 +101,11 @@ class ZTestRule(Frozen):
         fraction (Lan-DeMets), on the analysis's real information per look (counts
         model: ``1 / (1/N_c + 1/N_b)`` of the cumulative requests), so the level is
         ``alpha`` at any traffic plan, up to the normal approximation.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full level, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at the level.
     """
 
     kind: Literal["ztest"]
@@ -114,6 +119,7 @@ class ZTestRule(Frozen):
         "obrien_fleming_spending",
         "pocock_spending",
     ] = "none"
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 class SprtRule(Frozen):
@@ -134,6 +140,11 @@ class SprtRule(Frozen):
         Error-rate increase (fraction) that H1 puts on the canary, > 0.
     min_latency_increase_ms : float
         Latency increase (ms) that H1 puts on the canary, > 0.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full alpha, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at alpha / ``N``), which holds the
+        family-wise false-alarm rate at the alpha.
     """
 
     kind: Literal["sprt"]
@@ -141,6 +152,7 @@ class SprtRule(Frozen):
     beta: Probability = 0.2
     min_error_increase: Annotated[Number, Field(gt=0)] = 0.005
     min_latency_increase_ms: Annotated[Number, Field(gt=0)] = 10.0
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
     @model_validator(mode="after")
     def _errors_below_one(self) -> SprtRule:
@@ -176,12 +188,18 @@ class MsprtRule(Frozen):
         standard deviation ``sigma``, > 0.
     scope : {"stage", "rollout"}
         One analysis per stage, or one over the whole rollout.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full level, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at the level.
     """
 
     kind: Literal["msprt"]
     alpha: Probability = 0.05
     tau: Annotated[Number, Field(gt=0)] = 1.0
     scope: Literal["stage", "rollout"] = "rollout"
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 class MannWhitneyRule(Frozen):
@@ -202,12 +220,18 @@ class MannWhitneyRule(Frozen):
         Samples per side and step, >= 2.
     allowed_increase : float or None
         Kayenta's ``allowedIncrease`` mean ratio (e.g. 1.1); ``None``: no effect check.
+    alpha_split : {"per_metric", "shared"}
+        With ``N`` metrics: ``per_metric`` (default) tests each at the full ``1 - confidence``, so a
+        healthy canary fails some metric with probability up to ``N`` times it;
+        ``shared`` splits it (Bonferroni: each metric at level / ``N``), which holds the
+        family-wise false-alarm rate at ``1 - confidence``.
     """
 
     kind: Literal["mannwhitney"]
     confidence: Probability = 0.98
     samples_per_step: Annotated[Count, Field(ge=2)] = 10
     allowed_increase: Annotated[Number, Field(ge=0)] | None = None
+    alpha_split: Literal["per_metric", "shared"] = "per_metric"
 
 
 def flagger_weights(step_weight: float, max_weight: float) -> list[float]:
@@ -238,6 +262,9 @@ Rule = Annotated[
     Field(discriminator="kind"),
 ]
 """The decision-rule union, discriminated by ``kind``."""
+
+STATISTICAL_RULES = ("ztest", "sprt", "msprt", "mannwhitney")
+"""Rules that test canary against baseline (every metric needs ``compare: delta``)."""
 
 RULE_KINDS = (
     "threshold",

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, StrictBool, Tag, field_validator
 
 from canary_mc.model._base import Count, Frozen, Number
+from canary_mc.model.metrics import Gauge, MetricFault
 
 
 class Service(Frozen):
@@ -20,8 +21,11 @@ class Service(Frozen):
         Baseline latency in ms, > 0. Under the counts model, the median latency of one
         request.
     requests_per_step : int, optional
-        Counts model only (required there): total requests served in one evaluation
-        interval, canary and baseline together, >= 1.
+        Counts model only (required there, or ``requests_per_second``): total requests
+        served in one evaluation interval, canary and baseline together, >= 1.
+    requests_per_second : float, optional
+        Counts model only, instead of ``requests_per_step``: with ``policy.interval`` of
+        ``T`` seconds, ``requests_per_step`` is ``requests_per_second * T`` rounded half up.
     baseline : {"rest", "matched"}
         Counts model only. ``rest``: the baseline serves the requests the canary does not
         (none at 100% traffic); ``matched``: the baseline is measured on as many requests
@@ -33,11 +37,16 @@ class Service(Frozen):
     diurnal_period_steps : int
         Length of the traffic cycle in evaluation steps, >= 1. Default 288 (5-minute
         steps in a day).
+    gauges : dict of str to Gauge
+        Each gauge metric's healthy value and per-step noise, by the metric's name:
+        ``{cpu: {mean: 40, sigma: 3}}``.
     """
 
     error_rate: Annotated[Number, Field(ge=0, le=1)]
     latency_ms: Annotated[Number, Field(gt=0)]
     requests_per_step: Annotated[Count | None, Field(ge=1)] = None
+    requests_per_second: Annotated[Number | None, Field(gt=0)] = None
+    gauges: dict[str, Gauge] = Field(default_factory=dict)
     baseline: Literal["rest", "matched"] = "rest"
     diurnal_amplitude: Annotated[Number, Field(ge=0, lt=1)] = 0.0
     diurnal_period_steps: Annotated[Count, Field(ge=1)] = 288
@@ -166,6 +175,10 @@ class Scenario(Frozen):
     latency_tail_only : bool
         Counts model only: the latency change moves the p99 of one request's latency, not
         its median.
+    faults : dict of str to MetricFault
+        Faults by metric name (``policy.metrics``, or a gauge of ``service.gauges``): see
+        :class:`~canary_mc.model.metrics.MetricFault`. The fields above are shorthand
+        for a fault on every error-rate and every latency metric.
     """
 
     error_delta: Number = 0.0
@@ -179,6 +192,7 @@ class Scenario(Frozen):
     intermittent_q: Annotated[Number, Field(ge=0, le=1)] = 1.0
     min_traffic_pct: Annotated[Number, Field(ge=0, le=100)] = 0.0
     latency_tail_only: StrictBool = False
+    faults: dict[str, MetricFault] = Field(default_factory=dict)
 
     @field_validator("onset_stage", mode="before")
     @classmethod
@@ -202,12 +216,21 @@ class Scenario(Frozen):
             and self.latency_factor == 1
             and self.error_ramp_per_step == 0
             and self.latency_ramp_ms_per_step == 0
+            and all(_no_effect(f) for f in self.faults.values())
         )
 
     @property
     def intermittent(self) -> bool:
         """True when the fault is present only in some steps, at random."""
         return self.intermittent_q < 1
+
+
+def _no_effect(fault: MetricFault) -> bool:
+    return all(
+        getattr(fault, name) in (None, 0, False)
+        for name in fault.given()
+        if name != "latency_factor"
+    ) and fault.latency_factor in (None, 1)
 
 
 HEALTHY = Scenario()

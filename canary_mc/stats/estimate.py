@@ -120,7 +120,8 @@ class ScenarioEstimate:
     stages : tuple of StageRollbacks
         Where the rollbacks happened; fractions of all rollouts, in stage order.
     rollbacks_by_reason : dict of str to int
-        ``{"error": ..., "latency": ...}``.
+        Rollbacks by the metric that failed first, by metric name (the shorthand's
+        ``{"error": ..., "latency": ...}``).
     mean_steps_to_decision : float
         Mean number of steps until rollback or completion.
     mean_steps_lo, mean_steps_hi : float or None
@@ -129,6 +130,9 @@ class ScenarioEstimate:
         Counts model only: what the canary served before the decision.
     no_data_rollbacks : int
         Rollbacks at a step without data (``policy.no_data: fail``; counts model).
+    minutes_per_step : float or None
+        ``policy.interval`` in minutes (``None`` when the policy gives none): times to
+        decision are then also in minutes.
     """
 
     scenario: str
@@ -142,6 +146,13 @@ class ScenarioEstimate:
     mean_steps_hi: float | None
     blast: BlastRadius | None = None
     no_data_rollbacks: int = 0
+    minutes_per_step: float | None = None
+
+    def minutes(self, steps: float | None) -> float | None:
+        """A number of steps in minutes, or ``None`` without ``policy.interval``."""
+        if steps is None or self.minutes_per_step is None:
+            return None
+        return steps * self.minutes_per_step
 
     @classmethod
     def of(cls, tally: Tally, policy: Policy, scenario: str, healthy: bool) -> ScenarioEstimate:
@@ -161,14 +172,15 @@ class ScenarioEstimate:
                 )
             ),
             rollbacks_by_reason={
-                "error": tally.error_rollbacks,
-                "latency": tally.latency_rollbacks,
+                check.name: count
+                for check, count in zip(policy.checks, tally.metric_rollbacks, strict=True)
             },
             no_data_rollbacks=tally.no_data_rollbacks,
             mean_steps_to_decision=mean,
             mean_steps_lo=lo,
             mean_steps_hi=hi,
             blast=None if tally.blast is None else BlastRadius.of(tally.blast, n),
+            minutes_per_step=policy.interval_minutes,
         )
 
 
@@ -181,6 +193,9 @@ class ExperimentEstimate:
     n_rollouts: int
     healthy_scenario: str
     scenarios: tuple[ScenarioEstimate, ...]
+    unchecked: tuple[tuple[str, str], ...] = ()
+    """``(stage, metric)`` pairs never checked (a ``delta`` or ``ratio`` metric where the
+    baseline serves nothing): shown by ``run`` beside the rates they do not limit."""
 
     @property
     def false_alarm(self) -> Rate:
@@ -217,6 +232,9 @@ class ExperimentEstimate:
                     "mean_steps_to_decision": s.mean_steps_to_decision,
                     "mean_steps_to_decision_lo": s.mean_steps_lo,
                     "mean_steps_to_decision_hi": s.mean_steps_hi,
+                    "mean_minutes_to_decision": s.minutes(s.mean_steps_to_decision),
+                    "mean_minutes_to_decision_lo": s.minutes(s.mean_steps_lo),
+                    "mean_minutes_to_decision_hi": s.minutes(s.mean_steps_hi),
                     **{
                         name: None if s.blast is None else getattr(s.blast, name)
                         for name in BLAST_FIELDS

@@ -53,8 +53,9 @@ class Tally:
     ----------
     n_rollouts, rollbacks : int
     rollbacks_by_stage : tuple of int, length n_stages
-    error_rollbacks, latency_rollbacks : int
-        Rollbacks by reason.
+    metric_rollbacks : tuple of int, length n_metrics
+        Rollbacks by the metric that failed (``Policy.checks`` order; the shorthand's
+        ``error`` then ``latency``).
     steps_sum, steps_sq_sum : int
         Sum and sum of squares of ``Outcomes.steps_run``.
     no_data_rollbacks : int
@@ -66,8 +67,7 @@ class Tally:
     n_rollouts: int
     rollbacks: int
     rollbacks_by_stage: tuple[int, ...]
-    error_rollbacks: int
-    latency_rollbacks: int
+    metric_rollbacks: tuple[int, ...]
     steps_sum: int
     steps_sq_sum: int
     no_data_rollbacks: int = 0
@@ -84,8 +84,8 @@ class Tally:
         return cls(**values)
 
     @classmethod
-    def empty(cls, n_stages: int) -> Tally:
-        return cls(0, 0, (0,) * n_stages, 0, 0, 0, 0)
+    def empty(cls, n_stages: int, n_metrics: int) -> Tally:
+        return cls(0, 0, (0,) * n_stages, (0,) * n_metrics, 0, 0)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -95,8 +95,9 @@ class Tally:
                 a + b
                 for a, b in zip(self.rollbacks_by_stage, other.rollbacks_by_stage, strict=True)
             ),
-            error_rollbacks=self.error_rollbacks + other.error_rollbacks,
-            latency_rollbacks=self.latency_rollbacks + other.latency_rollbacks,
+            metric_rollbacks=tuple(
+                a + b for a, b in zip(self.metric_rollbacks, other.metric_rollbacks, strict=True)
+            ),
             steps_sum=self.steps_sum + other.steps_sum,
             steps_sq_sum=self.steps_sq_sum + other.steps_sq_sum,
             no_data_rollbacks=self.no_data_rollbacks + other.no_data_rollbacks,

@@ -21,8 +21,8 @@ import numpy as np
 
 from canary_mc import __version__
 from canary_mc.engine import estimate_experiment
-from canary_mc.engine.schedule import plan_policy
-from canary_mc.engine.shared import shared_key
+from canary_mc.engine.core.schedule import plan_policy
+from canary_mc.engine.fastpath.shared import shared_key
 from canary_mc.errors import ConfigError
 from canary_mc.io.experiment_file import SweepFile
 from canary_mc.model import HEALTHY, HEALTHY_NAME, Experiment

@@ -39,7 +39,7 @@ from canary_mc.stats.tally import Tally
 POINT_FORMAT = 2
 """Version of the point-file layout; part of every point key."""
 
-ENGINE_FORMAT = 1
+ENGINE_FORMAT = 2
 """Version of the engine's numbers; part of every point key. Bump it with any change that
 alters a result for the same configuration and seed (a stream, a kernel's arithmetic),
 so saved points of the old engine are never reused."""
@@ -161,10 +161,14 @@ SUMMARY_STATS = (
     "mean_steps_to_decision",
     "mean_steps_to_decision_lo",
     "mean_steps_to_decision_hi",
+    "mean_minutes_to_decision",
+    "mean_minutes_to_decision_lo",
+    "mean_minutes_to_decision_hi",
     *BLAST_FIELDS,
     "no_data_rollbacks",
 )
 """Columns of ``summary.parquet`` taken from :meth:`ExperimentEstimate.records`. The
+minutes columns are null when the policy gives no ``interval``. The
 blast-radius columns (``canary_requests_mean``, ``excess_errors_mean``,
 ``excess_errors_p95`` and their bounds) are null under the Gaussian model, which has no
 request counts."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canary_mc.engine.shared import tally_threshold_settings
+from canary_mc.engine.fastpath.shared import tally_threshold_settings
 from canary_mc.engine.simulate import tally_experiment
 from canary_mc.heap import keep_freed_memory
 from canary_mc.model import Experiment
@@ -27,7 +27,7 @@ class PointTask:
     """Work sent to an executor: units of grid points, each with its key.
 
     A unit of several points differs only in error thresholds: it is decided on shared
-    paths (:mod:`canary_mc.engine.shared`), with the same numbers as one by one.
+    paths (:mod:`canary_mc.engine.fastpath.shared`), with the same numbers as one by one.
     """
 
     units: tuple[tuple[Point, ...], ...]

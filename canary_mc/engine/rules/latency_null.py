@@ -15,7 +15,7 @@ exactly standard normal for a healthy side, and the evidence of the step is
 
 exactly ``N(0, v_c + v_b)`` under H0 whatever ``n_c`` and ``n_b`` are. The weights
 ``sqrt(v)`` are the asymptotic standard deviations
-(:func:`~canary_mc.engine.rules_counts.latency_metric_variance`), so for large ``n``
+(:func:`~canary_mc.engine.rules.rules_counts.latency_metric_variance`), so for large ``n``
 ``d`` is the raw difference; they only set how the two sides are weighed, never the level.
 A slower canary raises its ``x``, so its score and ``d``.
 
@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from canary_mc.engine.counts import CountsWorldPlan
+from canary_mc.engine.noise.counts import CountsWorldPlan
 
 
 def latency_scores(

@@ -6,17 +6,21 @@ the scalar reference in :mod:`canary_mc.reference`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 
 GAUSSIAN_WORLD_KEY = content_key("canary-mc", "noise=gaussian", "v1")
 """Stream name of the Gaussian noise model. Standardised draws do not depend on sigma,
 the service or the scenario, so every such configuration shares them (common random
 numbers)."""
 
+
+GAUGE_VARIATE = "gauge:{}"
+"""Variate of a gauge's standard normals, by gauge name (its own stream: adding a gauge
+changes no other draw)."""
 
 PRESENCE_VARIATE = "presence"
 """Variate of the uniforms deciding whether an intermittent fault is present at a step.
@@ -36,11 +40,14 @@ class GaussianDraws:
     presence_u : ndarray of float64, shape (n_rollouts, n_steps), optional
         Uniforms on [0, 1): an intermittent fault with probability ``q`` is present at a
         step when ``presence_u < q``. Drawn only when a scenario is intermittent.
+    gauge_z : dict of str to ndarray of float64, shape (n_rollouts, n_steps)
+        Standardised noise of each checked gauge's canary measurement.
     """
 
     error_z: np.ndarray
     latency_z: np.ndarray
     presence_u: np.ndarray | None = None
+    gauge_z: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_rollouts(self) -> int:
@@ -52,7 +59,13 @@ class GaussianDraws:
 
 
 def draw_gaussian(
-    seed: int, start: int, stop: int, n_steps: int, *, presence: bool = False
+    seed: int,
+    start: int,
+    stop: int,
+    n_steps: int,
+    *,
+    presence: bool = False,
+    gauges: tuple[str, ...] = (),
 ) -> GaussianDraws:
     """Draw the Gaussian noise of rollouts ``[start, stop)``.
 
@@ -71,6 +84,8 @@ def draw_gaussian(
         Evaluation steps per rollout.
     presence : bool
         Also draw ``presence_u`` (its own stream: the other variates do not change).
+    gauges : tuple of str
+        Gauges to draw ``gauge_z`` for (each its own stream).
 
     Returns
     -------
@@ -88,6 +103,9 @@ def draw_gaussian(
     variates = [("error", error_z, "standard_normal"), ("latency", latency_z, "standard_normal")]
     if presence_u is not None:
         variates.append((PRESENCE_VARIATE, presence_u, "random"))
+    gauge_z = {name: np.empty(shape, order="F") for name in gauges}
+    for name, out in gauge_z.items():
+        variates.append((GAUGE_VARIATE.format(name), out, "standard_normal"))
     for block, lo, hi in blocks_of(start, stop):
         first = block * BLOCK_ROLLOUTS
         for variate, out, method in variates:
@@ -100,4 +118,6 @@ def draw_gaussian(
             else:
                 draw(out=block_draw)
                 out[lo - start : hi - start] = block_draw[:, lo - first : hi - first].T
-    return GaussianDraws(error_z=error_z, latency_z=latency_z, presence_u=presence_u)
+    return GaussianDraws(
+        error_z=error_z, latency_z=latency_z, presence_u=presence_u, gauge_z=gauge_z
+    )

@@ -13,16 +13,88 @@ from fractions import Fraction
 import numpy as np
 
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
-from canary_mc.model.rules import Rule, ThresholdRule
+from canary_mc.model.metrics import MetricCheck, exact_decimal
+from canary_mc.model.rules import STATISTICAL_RULES, Rule, ThresholdRule
+
+__all__ = ["exact_decimal"]  # re-exported: the engine's exact limits use it
 
 
-def exact_decimal(value: float) -> Fraction:
-    """The number a float was written as: ``0.02`` is 1/50, not the binary double near it.
+def split_alpha(rule: Rule, n_metrics: int) -> Rule:
+    """The rule each metric is tested with: under ``alpha_split: shared`` the level is
+    divided among the ``n_metrics`` metrics (Bonferroni), else the rule itself."""
+    if rule.kind not in STATISTICAL_RULES or rule.alpha_split != "shared" or n_metrics == 1:
+        return rule
+    if rule.kind == "mannwhitney":
+        return rule.model_copy(update={"confidence": 1.0 - (1.0 - rule.confidence) / n_metrics})
+    return rule.model_copy(update={"alpha": rule.alpha / n_metrics})
 
-    Thresholds come from text (``error_threshold: 0.02``), so the rational the user wrote
-    is the shortest decimal that rounds to the float; ``repr`` gives exactly that.
+
+@dataclass(frozen=True)
+class MetricLimits:
+    """One metric's limits step by step.
+
+    Attributes
+    ----------
+    check : MetricCheck
+    max, min : ndarray of float64, shape (n_steps,)
+        ``+inf`` / ``-inf`` where the stage sets no such bound.
+    max_exact, min_exact : tuple of (Fraction or None), length n_steps
+    stage_max, stage_min : ndarray of float64, shape (n_stages,)
+        The same by stage (rules with a stage pointer per rollout).
     """
-    return Fraction(repr(float(value)))
+
+    check: MetricCheck
+    max: np.ndarray
+    min: np.ndarray
+    max_exact: tuple[Fraction | None, ...]
+    min_exact: tuple[Fraction | None, ...]
+    stage_max: np.ndarray
+    stage_min: np.ndarray
+    has_max: bool = True
+    has_min: bool = False
+    unclamped: bool = False
+
+    @classmethod
+    def of(cls, check: MetricCheck, durations: list[int]) -> MetricLimits:
+        """A metric's limits laid out over stages of ``durations`` steps."""
+
+        def per_step(values: tuple) -> tuple:
+            return tuple(v for v, d in zip(values, durations, strict=True) for _ in range(d))
+
+        stage_max = np.array([np.inf if v is None else v for v in check.max])
+        stage_min = np.array([-np.inf if v is None else v for v in check.min])
+        has_min = any(v is not None for v in check.min)
+        return cls(
+            check=check,
+            max=np.repeat(stage_max, durations),
+            min=np.repeat(stage_min, durations),
+            max_exact=per_step(check.max_exact),
+            min_exact=per_step(check.min_exact),
+            stage_max=stage_max,
+            stage_min=stage_min,
+            has_max=any(v is not None for v in check.max),
+            has_min=has_min,
+            # A delta limit >= 0 on the error rate or latency decides alike on clamped
+            # and unclamped deltas (see engine.rules.kernels.observe).
+            unclamped=(
+                check.compare == "delta"
+                and check.kind in ("error_rate", "latency")
+                and not has_min
+                and bool(np.all(stage_max >= 0))
+            ),
+        )
+
+    def fails(self, value: np.ndarray, stage: np.ndarray | None = None) -> np.ndarray:
+        """``value > max | value < min`` (strict; NaN never fails), per step (``value`` of
+        shape ``(n, n_steps)``) or, with ``stage`` (shape ``(n,)``), at each rollout's
+        stage's limits."""
+        hi = self.max if stage is None else self.stage_max[stage]
+        lo = self.min if stage is None else self.stage_min[stage]
+        if self.has_max and self.has_min:
+            return (value > hi) | (value < lo)
+        if self.has_min:
+            return value < lo
+        return value > hi
 
 
 @dataclass(frozen=True)
@@ -51,6 +123,9 @@ class PolicyPlan:
         (also exact): what the counts model compares rates with.
     no_data : {"hold", "pass", "fail"}
         The policy's ``no_data`` rule.
+    metrics : tuple of MetricLimits
+        Every metric the policy checks (``Policy.checks``), limits step by step. The
+        shorthand's are ``error`` (whose limits are ``error_threshold``) and ``latency``.
     """
 
     stage_index: np.ndarray
@@ -62,6 +137,11 @@ class PolicyPlan:
     max_steps: int = 0
     error_threshold_exact: tuple[Fraction, ...] = ()
     no_data: str = "hold"
+    metrics: tuple[MetricLimits, ...] = ()
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.check.name for m in self.metrics)
 
     @property
     def n_steps(self) -> int:
@@ -90,7 +170,11 @@ class WorldPlan:
     scenario : Scenario, onset_stage : int
         The scenario itself (and its onset stage, 0-based), for rules whose schedule
         depends on the outcome: there a fault's onset, ramp and traffic gate follow each
-        rollout's own stage pointer (:class:`canary_mc.engine.rules.HeldFault`).
+        rollout's own stage pointer (:class:`canary_mc.engine.rules.held.HeldFault`).
+    gauges : dict of str to (float, float)
+        Each gauge's healthy value and noise sd (``service.gauges``).
+    gauge_effect : dict of str to ndarray of float64, shape (n_steps,)
+        The scenario's additive effect on each gauge it moves.
     """
 
     error_rate: float
@@ -102,6 +186,8 @@ class WorldPlan:
     intermittent_q: float = 1.0
     scenario: Scenario | None = None
     onset_stage: int = 0
+    gauges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gauge_effect: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +209,9 @@ class FaultPlan:
     tail_only : bool
     intermittent_q : float
         Probability that an active fault is present at a step.
+    gauge_delta, gauge_relative : dict of str to ndarray of float64, shape (n_steps,)
+        Per gauge the scenario moves: ``delta + ramp_per_step * k`` and ``relative``
+        where active, else 0.
     """
 
     active: np.ndarray
@@ -132,6 +221,14 @@ class FaultPlan:
     latency_factor: np.ndarray
     tail_only: bool
     intermittent_q: float
+    gauge_delta: dict[str, np.ndarray] = field(default_factory=dict)
+    gauge_relative: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def gauge_effect(self, name: str, mean: float) -> np.ndarray:
+        """Additive effect on a gauge of healthy value ``mean``: ``delta + relative * mean``."""
+        if name not in self.gauge_delta:
+            return np.zeros(self.active.shape)
+        return self.gauge_delta[name] + self.gauge_relative[name] * mean
 
 
 def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
@@ -160,7 +257,19 @@ def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
         latency_factor=np.where(active, scenario.latency_factor, 1.0),
         tail_only=scenario.latency_tail_only,
         intermittent_q=scenario.intermittent_q,
+        gauge_delta={
+            name: np.where(active, (f.delta or 0.0) + (f.ramp_per_step or 0.0) * since_onset, 0.0)
+            for name, f in scenario.faults.items()
+        },
+        gauge_relative={
+            name: np.where(active, f.relative or 0.0, 0.0) for name, f in scenario.faults.items()
+        },
     )
+
+
+def checked_gauges(policy: Policy) -> tuple[str, ...]:
+    """The gauges the policy's metrics read (each has its own stream)."""
+    return tuple(check.name for check in policy.checks if check.kind == "gauge")
 
 
 def plan_policy(policy: Policy) -> PolicyPlan:
@@ -172,29 +281,21 @@ def plan_policy(policy: Policy) -> PolicyPlan:
     def per_stage(values: list[float]) -> np.ndarray:
         return np.repeat(np.asarray(values, dtype=np.float64), durations)
 
+    checks = policy.checks
+    metrics = tuple(MetricLimits.of(check, durations) for check in checks)
+    shorthand = policy.metrics is None
     return PolicyPlan(
         stage_index=stage_index,
         step_in_stage=step_in_stage,
         traffic_pct=per_stage([s.traffic_pct for s in policy.stages]),
-        error_threshold=per_stage(
-            [s.error_threshold * policy.error_threshold_scale for s in policy.stages]
-        ),
-        latency_threshold_ms=per_stage(
-            [
-                policy.latency_threshold_ms
-                if s.latency_threshold_ms is None
-                else s.latency_threshold_ms
-                for s in policy.stages
-            ]
-        ),
-        rule=policy.rule,
+        # The shorthand's two limits, as the shared paths read them.
+        error_threshold=metrics[0].max if shorthand else per_stage([np.nan] * len(durations)),
+        latency_threshold_ms=metrics[1].max if shorthand else per_stage([np.nan] * len(durations)),
+        rule=split_alpha(policy.rule, len(checks)),
         max_steps=policy.max_steps,
-        error_threshold_exact=tuple(
-            exact_decimal(s.error_threshold) * exact_decimal(policy.error_threshold_scale)
-            for s in policy.stages
-            for _ in range(s.duration_steps)
-        ),
+        error_threshold_exact=metrics[0].max_exact if shorthand else (),
         no_data=policy.no_data,
+        metrics=metrics,
     )
 
 
@@ -225,4 +326,8 @@ def plan_world(
         intermittent_q=scenario.intermittent_q,
         scenario=scenario,
         onset_stage=0 if scenario.onset_stage is None else policy.stage_index(scenario.onset_stage),
+        gauges={name: (g.mean, g.sigma) for name, g in service.gauges.items()},
+        gauge_effect={
+            name: fault.gauge_effect(name, service.gauges[name].mean) for name in fault.gauge_delta
+        },
     )

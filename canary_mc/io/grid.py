@@ -32,10 +32,13 @@ class PathError(ValueError):
 def resolve_path(document: dict[str, Any], path: str) -> Loc:
     """Where a dotted sweep path points in an experiment document.
 
-    ``policy.stages.<stage>.<field>`` and ``scenarios.<scenario>.<field>`` name a stage
-    or scenario by its name, so names may contain dots; a stage may also be given by its
-    0-based index. The target need not be present in the document (a default is then
-    replaced), but every section above it must be. The target may be a section (a mapping
+    ``policy.stages.<stage>.<field>``, ``policy.metrics.<metric>.<field>`` and
+    ``scenarios.<scenario>.<field>`` name a stage, metric or scenario by its name, so
+    names may contain dots; a stage or metric may also be given by its 0-based index
+    (``scenarios.<s>.faults.<metric>.error_delta`` and
+    ``policy.stages.<stage>.metrics.<metric>.max`` follow from these). The target need
+    not be present in the document (a default is then replaced), but every section above
+    it must be. The target may be a section (a mapping
     such as ``policy.rule`` or ``scenarios.<name>``), then swept with mapping values; it may
     not be a list (``policy.stages``).
 
@@ -68,6 +71,15 @@ def resolve_path(document: dict[str, Any], path: str) -> Loc:
         index, field = _named_member(rest.removeprefix("stages."), names, "stage")
         loc: Loc = (
             ("policy", "stages", index, *field.split(".")) if field else ("policy", "stages", index)
+        )
+    elif head == "policy" and rest.startswith("metrics."):
+        metrics = _section(document, ("policy", "metrics"), list)
+        names = [m.get("name") if isinstance(m, dict) else None for m in metrics]
+        index, field = _named_member(rest.removeprefix("metrics."), names, "metric")
+        loc = (
+            ("policy", "metrics", index, *field.split("."))
+            if field
+            else ("policy", "metrics", index)
         )
     elif head == "scenarios" and rest:
         scenarios = _section(document, ("scenarios",), dict)

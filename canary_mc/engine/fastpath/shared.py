@@ -25,12 +25,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from canary_mc.engine.draws import draw_gaussian
-from canary_mc.engine.kernels import observe
-from canary_mc.engine.outcomes import tally_first_failures
-from canary_mc.engine.schedule import PolicyPlan, plan_policy, plan_world
+from canary_mc.engine.core.outcomes import tally_first_failures
+from canary_mc.engine.core.schedule import PolicyPlan, plan_policy, plan_world
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
+from canary_mc.engine.noise.draws import draw_gaussian
+from canary_mc.engine.rules.kernels import observe
 from canary_mc.engine.simulate import chunk_ranges
-from canary_mc.engine.streams import BLOCK_ROLLOUTS
 from canary_mc.model import Experiment
 from canary_mc.stats.tally import Tally
 
@@ -41,11 +41,16 @@ SHARED_CHUNK_ELEMENTS = 1 << 21
 def shared_key(experiment: Experiment) -> str | None:
     """What must be equal for experiments to share paths; ``None`` if this one cannot.
 
-    Everything but the error thresholds: the Gaussian model and the ``threshold`` rule,
-    with the same seed, rollouts, stages, latency limits, service, noise and scenarios.
+    Everything but the error thresholds: the Gaussian model, the ``threshold`` rule and
+    the shorthand's two metrics, with the same seed, rollouts, stages, latency limits,
+    service, noise and scenarios.
     """
     policy = experiment.policy
-    if experiment.noise.model != "gaussian" or policy.rule.kind != "threshold":
+    if (
+        experiment.noise.model != "gaussian"
+        or policy.rule.kind != "threshold"
+        or policy.metrics is not None
+    ):
         return None
     neutral = policy.model_copy(
         update={

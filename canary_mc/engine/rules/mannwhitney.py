@@ -21,15 +21,18 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.binomial import binomial_from_uniform
-from canary_mc.engine.counts import CountsWorldPlan, TrafficPlan, faulty_error_rate, latency_metric
-from canary_mc.engine.draws import GaussianDraws
-from canary_mc.engine.outcomes import (
-    Outcomes,
-    first_coded_failure,
+from canary_mc.engine.core.binomial import binomial_from_uniform
+from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
+from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan, WorldPlan
+from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.counts import (
+    CountsWorldPlan,
+    TrafficPlan,
+    faulty_error_rate,
+    latency_metric,
 )
-from canary_mc.engine.schedule import FaultPlan, PolicyPlan, WorldPlan
-from canary_mc.engine.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
+from canary_mc.engine.noise.draws import GaussianDraws
+from canary_mc.engine.rules.common import stat_sign
 from canary_mc.model.rules import MannWhitneyRule
 
 MW_KEY = content_key("canary-mc", "rule=mannwhitney", "v1")
@@ -85,12 +88,24 @@ def u_test_fires(
 
 
 def decide_mannwhitney(samples: Samples, policy: PolicyPlan) -> Outcomes:
-    """The first step where either metric's U test fires decides (error wins a tie)."""
+    """The first step where any metric's U test fires decides (the first metric wins a
+    tie). Rate metrics test the error samples, latency metrics the latency samples; a
+    metric whose bad direction is a decrease of its signal tests the negated samples."""
     rule = policy.rule
-    fire_e = u_test_fires(samples.canary_error, samples.baseline_error, rule)
-    fire_l = u_test_fires(samples.canary_latency, samples.baseline_latency, rule)
-    code = fire_e.view(np.uint8) | (fire_l.view(np.uint8) << 1)
-    return first_coded_failure(code, policy)
+    cache: dict[tuple[str, float], np.ndarray] = {}
+    fires = []
+    for limits in policy.metrics:
+        check = limits.check
+        key = (check.signal, stat_sign(check))
+        if key not in cache:
+            x, y = (
+                (samples.canary_error, samples.baseline_error)
+                if check.signal == "rate"
+                else (samples.canary_latency, samples.baseline_latency)
+            )
+            cache[key] = u_test_fires(x, y, rule) if key[1] > 0 else u_test_fires(-x, -y, rule)
+        fires.append(cache[key])
+    return first_coded_failure(metric_codes(fires), policy)
 
 
 def _block_normals(seed, block, variate, n_steps, m):

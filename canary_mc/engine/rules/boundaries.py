@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from canary_mc.engine.spending import (
+from canary_mc.engine.rules.spending import (
     SPENDING_CORRECTIONS,
     odd_count,
     simpson_weights,
@@ -114,9 +114,9 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
     ----------
     correction : {"none", "bonferroni", "pocock", "obrien_fleming", \
 "obrien_fleming_spending", "pocock_spending"}
-        The spending corrections (:mod:`canary_mc.engine.spending`) here assume equal
+        The spending corrections (:mod:`canary_mc.engine.rules.spending`) here assume equal
         information per look; pass the real information to
-        :func:`~canary_mc.engine.spending.spending_critical_values` where it is not.
+        :func:`~canary_mc.engine.rules.spending.spending_critical_values` where it is not.
     n_looks : int
         ``K``, the number of looks of one analysis, >= 1.
     alpha : float
@@ -166,7 +166,7 @@ def look_critical_values(
     alpha : float
     information : ndarray of float64, shape (K,)
         Cumulative information at each look (see
-        :func:`~canary_mc.engine.spending.spending_critical_values`).
+        :func:`~canary_mc.engine.rules.spending.spending_critical_values`).
 
     Returns
     -------
