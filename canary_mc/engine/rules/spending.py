@@ -1,6 +1,6 @@
 """Critical values spent by information fraction (Lan & DeMets 1983), for unequal looks.
 
-Pocock's and O'Brien-Fleming's constants (:mod:`canary_mc.engine.boundaries`) assume
+Pocock's and O'Brien-Fleming's constants (:mod:`canary_mc.engine.rules.boundaries`) assume
 every look adds the same information. On the counts model it does not: a 1% stage adds
 a fiftieth of a 50% stage's. An alpha-spending function ``f`` (increasing, ``f(0) = 0``,
 ``f(1) = alpha``) instead fixes how much of the level may be spent by the time the
@@ -150,7 +150,7 @@ def crossing_probability_info(critical: tuple[float, ...], information: tuple[fl
     Returns
     -------
     float
-        The overall one-sided level (equals :func:`~canary_mc.engine.boundaries.\
+        The overall one-sided level (equals :func:`~canary_mc.engine.rules.boundaries.\
 crossing_probability` when the information is ``1, 2, ..., K``).
     """
     info = np.maximum.accumulate(np.maximum(np.asarray(information, dtype=np.float64), 0.0))
@@ -246,26 +246,3 @@ def _propagate(mass, grid, delta, bound, info, h, fftconvolve):
     grid_new = top_new - h * np.arange(m)
     return density * simpson_weights(m, h), grid_new
 
-
-def error_information(canary_requests: np.ndarray, baseline_requests: np.ndarray) -> np.ndarray:
-    """Cumulative information of an error-rate difference at each look, up to ``p(1-p)``.
-
-    ``I_k = 1 / (1/N_c + 1/N_b)`` with ``N`` the requests of the steps so far that have
-    data on both sides (a step without data adds nothing, as it adds nothing to ``Z``).
-
-    Parameters
-    ----------
-    canary_requests, baseline_requests : ndarray of int64, shape (K,)
-        Requests per step of the analysis.
-
-    Returns
-    -------
-    ndarray of float64, shape (K,); 0 until the first look with data.
-    """
-    have = (canary_requests > 0) & (baseline_requests > 0)
-    nc = np.cumsum(np.where(have, canary_requests, 0)).astype(np.float64)
-    nb = np.cumsum(np.where(have, baseline_requests, 0)).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(
-            (nc > 0) & (nb > 0), 1.0 / (1.0 / np.maximum(nc, 1) + 1.0 / np.maximum(nb, 1)), 0.0
-        )
