@@ -46,22 +46,27 @@ def gaussian_clamp(experiment: Experiment) -> Iterator[Caveat]:
 
     The controller sees ``max(effect + sigma Z, -baseline)``: near a zero baseline a
     healthy canary's deltas have a positive mean, and the tests' levels (alpha, Wald's
-    bound, Ville's bound) no longer hold.
+    bound, Ville's bound) no longer hold for a metric whose bad change is an increase
+    of that signal (an error or success rate, a latency; gauges are not clamped). One
+    caveat per clamped signal, naming the metrics it affects.
     """
-    noise, rule = experiment.noise, experiment.policy.rule
+    noise, policy = experiment.noise, experiment.policy
+    rule = policy.rule
     if noise.model != "gaussian" or rule.kind not in SUM_TESTS:
         return
     service = experiment.service
-    for field, baseline, sigma, unit in (
-        ("error_sigma", service.error_rate, noise.error_sigma, ""),
-        ("latency_sigma_ms", service.latency_ms, noise.latency_sigma_ms, " ms"),
+    for signal, field, baseline, sigma, unit in (
+        ("rate", "error_sigma", service.error_rate, noise.error_sigma, ""),
+        ("latency", "latency_sigma_ms", service.latency_ms, noise.latency_sigma_ms, " ms"),
     ):
-        if sigma <= 0 or baseline >= CLAMP_MIN_RATIO * sigma:
+        hit = [c.name for c in policy.checks if c.signal == signal and c.bad_is_increase]
+        if not hit or sigma <= 0 or baseline >= CLAMP_MIN_RATIO * sigma:
             continue
         drift = clamped_mean(baseline, sigma)
         yield Caveat(
             ("noise", field),
-            f"policy.rule {rule.kind} does not keep its false-alarm guarantee here: the "
+            f"policy.rule {rule.kind} does not keep its false-alarm guarantee on metric "
+            f"{', '.join(map(repr, hit))} here: the "
             f"Gaussian model clamps each delta at -baseline, and baseline/sigma = "
             f"{baseline / sigma:.3g} < {CLAMP_MIN_RATIO:g}, so a healthy canary's deltas "
             f"have mean {drift:.3g}{unit} instead of 0 (docs/rules.md, 'The Gaussian "
@@ -72,7 +77,10 @@ def gaussian_clamp(experiment: Experiment) -> Iterator[Caveat]:
 
 def _stage_information(experiment: Experiment) -> list[float]:
     """Per-step information of the error difference of each stage, up to a constant:
-    ``1 / (1/n_c + 1/n_b)`` with ``n`` the stage's share of the traffic (0: no baseline)."""
+    ``1 / (1/n_c + 1/n_b)`` with ``n`` the stage's share of the traffic (0: no baseline).
+
+    A latency metric's step adds null variance ``v (1/n_c + 1/n_b)``, the inverse, so its
+    looks differ by the same ratio; a gauge's looks are all equal."""
     out = []
     for stage in experiment.policy.stages:
         c = stage.traffic_pct / 100
@@ -90,6 +98,7 @@ def unequal_looks(experiment: Experiment) -> Iterator[Caveat]:
         or rule.kind != "ztest"
         or rule.correction not in ("pocock", "obrien_fleming")
         or rule.scope != "rollout"
+        or all(c.signal == "gauge" for c in experiment.policy.checks)
     ):
         return
     info = [i for i in _stage_information(experiment) if i > 0]
@@ -106,9 +115,13 @@ def unequal_looks(experiment: Experiment) -> Iterator[Caveat]:
 
 @caveat_check
 def few_canary_errors(experiment: Experiment) -> Iterator[Caveat]:
-    """A counts z-test or mSPRT whose first look expects fewer than 5 canary errors."""
+    """A counts z-test or mSPRT on a rate metric whose first look expects fewer than 5
+    canary errors."""
     rule, service = experiment.policy.rule, experiment.service
     if experiment.noise.model != "counts" or rule.kind not in ("ztest", "msprt"):
+        return
+    rates = [c.name for c in experiment.policy.checks if c.signal == "rate"]
+    if not rates:
         return
     if rule.kind == "ztest" and rule.correction == "none":
         return  # no overall level is promised
@@ -117,11 +130,13 @@ def few_canary_errors(experiment: Experiment) -> Iterator[Caveat]:
     expected = min(
         round(service.requests_per_step * s.traffic_pct / 100) * service.error_rate for s in firsts
     )
+    given_per_step = service.requests_per_second is None
     if expected < MIN_EXPECTED_ERRORS:
         yield Caveat(
-            ("service", "requests_per_step"),
-            f"policy.rule {rule.kind}: the canary expects {expected:.3g} errors at the "
-            f"first look (< {MIN_EXPECTED_ERRORS:g}), where the pooled z is far from normal "
+            ("service", "requests_per_step" if given_per_step else "requests_per_second"),
+            f"policy.rule {rule.kind}, metric {', '.join(map(repr, rates))}: the canary "
+            f"expects {expected:.3g} errors at the first look (< {MIN_EXPECTED_ERRORS:g}), "
+            "where the pooled z is far from normal "
             "(one error can move it past 1.7), so the false-alarm level is only roughly "
             "alpha: exact levels for alpha 0.05 on two such plans in docs/rules.md range "
             "from 0.014 (msprt) to 0.131 (pocock); obrien_fleming_spending came closest "
