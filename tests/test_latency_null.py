@@ -7,7 +7,6 @@ normal increments of known variance)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from fractions import Fraction
 
@@ -15,16 +14,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from canary_mc.engine.counts import (
+from canary_mc.engine.core.schedule import plan_fault, plan_policy
+from canary_mc.engine.noise.counts import (
     CountsWorldPlan,
     draw_counts,
     latency_metric,
     observe_counts,
     plan_counts_world,
 )
-from canary_mc.engine.latency_null import latency_scores
-from canary_mc.engine.rules_counts import decide_counts_fixed
-from canary_mc.engine.schedule import plan_fault, plan_policy
+from canary_mc.engine.rules.latency_null import latency_scores
+from canary_mc.engine.rules.rules_counts import counts_sum_test
 from canary_mc.model import CountsNoise, Policy, Scenario, Service
 
 
@@ -62,11 +61,9 @@ def test_mean_scores_invert_the_models_lognormal_mean():
 def healthy_latency_rate(metric: str, traffic_pct: float, requests: int, n_rollouts: int):
     policy = Policy.model_validate(
         {
-            "stages": [
-                {"name": "a", "traffic_pct": traffic_pct, "duration_steps": 10,
-                 "error_threshold": 0.01}
-            ],
+            "stages": [{"name": "a", "traffic_pct": traffic_pct, "duration_steps": 10}],
             "rule": {"kind": "ztest", "alpha": 0.05, "correction": "pocock"},
+            "metrics": [{"name": "latency", "kind": "latency"}],  # latency evidence only
         }
     )  # fmt: skip
     service = Service(error_rate=0.01, latency_ms=100, requests_per_step=requests)
@@ -74,10 +71,8 @@ def healthy_latency_rate(metric: str, traffic_pct: float, requests: int, n_rollo
     fault = plan_fault(policy, Scenario())
     draws, (excess,) = draw_counts(23, 0, n_rollouts, world, [fault])
     obs = observe_counts(draws, excess, world, fault)
-    none = np.zeros(obs.canary_errors.shape, dtype=np.int64)  # latency evidence only
-    obs = dataclasses.replace(obs, canary_errors=none, baseline_errors=none)
     sides = (int(world.traffic.canary_requests[0]), int(world.traffic.baseline_requests[0]))
-    return decide_counts_fixed(obs, world, plan_policy(policy)).rolled_back.mean(), sides
+    return counts_sum_test(obs, world, plan_policy(policy)).rolled_back.mean(), sides
 
 
 @pytest.mark.parametrize("metric", ["mean", "p50", "p99"])
@@ -95,32 +90,37 @@ def test_latency_ztest_size_is_alpha_at_unequal_request_counts(
     assert abs(rate - alpha) < 4 * math.sqrt(alpha * (1 - alpha) / n_rollouts), rate
 
 
-def test_counts_sprt_on_p99_latency_at_180_20_has_the_normal_sprts_exact_level():
+@pytest.mark.parametrize("where", ["noise default", "metric stat"])
+def test_counts_sprt_on_p99_latency_at_180_20_has_the_normal_sprts_exact_level(where):
     """The held-schedule SPRT on counts uses the same evidence: at 180/20 requests its
     latency false-alarm rate equals the exact level of Wald's SPRT on N(0, v) increments
-    (lattice DP without clamp, tests/exact_clamped.py) within 4 SE. The error test is
-    made inert: at p0 = 1e-9 it accepts within two steps and never sees an error."""
+    (lattice DP without clamp, tests/exact_clamped.py) within 4 SE. p99 is either the
+    noise model's own statistic (the shorthand, whose error test is made inert: at
+    p0 = 1e-9 it accepts within two steps and never sees an error) or a latency metric's
+    ``stat: p99`` on a mean-metric noise model (drawn on its own streams)."""
     from exact_clamped import clamped_level
 
-    from canary_mc.engine.rules import sprt_bounds
-    from canary_mc.engine.rules_counts import latency_metric_variance, simulate_counts_held
+    from canary_mc.engine.rules.rules_counts import latency_metric_variance, simulate_counts_held
+    from canary_mc.engine.rules.rules_gaussian import sprt_bounds
 
     looks, n_rollouts = 200, 8000
-    policy = Policy.model_validate(
-        {
-            "stages": [
-                {"name": "a", "traffic_pct": 90, "duration_steps": looks,
-                 "error_threshold": 0.01}
-            ],
-            "rule": {"kind": "sprt", "alpha": 0.05, "beta": 0.2,
-                     "min_latency_increase_ms": 70.0},
-        }
-    )  # fmt: skip
+    rule = {"kind": "sprt", "alpha": 0.05, "beta": 0.2, "min_latency_increase_ms": 70.0}
+    if where == "noise default":
+        stages = [{"name": "a", "traffic_pct": 90, "duration_steps": looks,
+                   "error_threshold": 0.01}]  # fmt: skip
+        policy = Policy.model_validate({"stages": stages, "rule": rule})
+        noise = CountsNoise(model="counts", latency_metric="p99")
+    else:
+        stages = [{"name": "a", "traffic_pct": 90, "duration_steps": looks}]
+        metrics = [{"name": "tail", "kind": "latency", "stat": "p99"}]
+        policy = Policy.model_validate({"stages": stages, "rule": rule, "metrics": metrics})
+        noise = CountsNoise(model="counts", latency_metric="mean")
     service = Service(error_rate=1e-9, latency_ms=100, requests_per_step=200)
-    world = plan_counts_world(policy, service, CountsNoise(model="counts", latency_metric="p99"))
+    world = plan_counts_world(policy, service, noise).with_stat("p99")
     out, _, _ = simulate_counts_held(
-        29, 0, n_rollouts, policy, service, world, plan_policy(policy), {"h": Scenario()}
-    )["h"]
+        29, 0, n_rollouts, policy, service, plan_counts_world(policy, service, noise),
+        plan_policy(policy), {"h": Scenario()},
+    )["h"]  # fmt: skip
     v = float(latency_metric_variance(np.array(180), world) + latency_metric_variance(
         np.array(20), world))  # fmt: skip
     delta = 70.0 / math.sqrt(v)  # H1's increase in units of the evidence's sd
@@ -129,3 +129,33 @@ def test_counts_sprt_on_p99_latency_at_180_20_has_the_normal_sprts_exact_level()
     rate = float(out.rolled_back.mean())
     assert abs(rate - exact) < 4 * math.sqrt(exact * (1 - exact) / n_rollouts), (rate, exact)
     assert exact < 0.05 / 0.8  # Wald's bound
+
+
+@pytest.mark.parametrize("correction", ["obrien_fleming_spending", "pocock_spending"])
+@pytest.mark.parametrize("stat", ["mean", "p99"])
+def test_spending_on_a_latency_metric_holds_alpha_on_unequal_looks(stat, correction):
+    """Each latency metric is spent on its own information ``sum v`` (``latency_z``): on
+    stages 1/5/25/50% (looks of very unequal information) a spending correction on a
+    latency metric read through ``stat`` (an extra statistic of a mean-metric noise
+    model for p99) keeps level alpha within 4 SE; the evidence is exactly normal and the
+    boundaries spend exactly alpha on that information sequence. Spent on the error
+    rate's information ``1/(1/N_c + 1/N_b)`` instead, the normal-theory levels would be
+    0.038 and 0.020; Pocock's equal-look constant gives 0.033."""
+    n_rollouts, alpha = 8000, 0.05
+    policy = Policy.model_validate(
+        {
+            "stages": [
+                {"name": f"s{i}", "traffic_pct": q, "duration_steps": 4}
+                for i, q in enumerate((1, 5, 25, 50))
+            ],
+            "rule": {"kind": "ztest", "alpha": alpha, "correction": correction},
+            "metrics": [{"name": "lat", "kind": "latency", "stat": stat}],
+        }
+    )
+    service = Service(error_rate=0.01, latency_ms=100, requests_per_step=2000)
+    world = plan_counts_world(policy, service, CountsNoise(model="counts", latency_metric="mean"))
+    fault = plan_fault(policy, Scenario())
+    draws, (excess,) = draw_counts(31, 0, n_rollouts, world, [fault])
+    obs = observe_counts(draws, excess, world, fault)
+    rate = counts_sum_test(obs, world, plan_policy(policy)).rolled_back.mean()
+    assert abs(rate - alpha) < 4 * math.sqrt(alpha * (1 - alpha) / n_rollouts), rate

@@ -3,7 +3,6 @@ the counts z-test's real size against exact dynamic programming (tests/exact_cou
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -11,14 +10,17 @@ import pytest
 from exact_counts import exact_size, msprt_decision, ztest_decision
 from scipy import stats
 
-from canary_mc.engine.boundaries import critical_values, crossing_probability, look_critical_values
-from canary_mc.engine.counts import draw_counts, observe_counts, plan_counts_world
-from canary_mc.engine.rules_counts import decide_counts_fixed
-from canary_mc.engine.schedule import plan_fault, plan_policy
-from canary_mc.engine.spending import (
+from canary_mc.engine.core.schedule import plan_fault, plan_policy
+from canary_mc.engine.noise.counts import draw_counts, observe_counts, plan_counts_world
+from canary_mc.engine.rules.boundaries import (
+    critical_values,
+    crossing_probability,
+    look_critical_values,
+)
+from canary_mc.engine.rules.rules_counts import counts_sum_test
+from canary_mc.engine.rules.spending import (
     SPENDING_CORRECTIONS,
     crossing_probability_info,
-    error_information,
     spending_critical_values,
     spent,
 )
@@ -106,11 +108,16 @@ def test_exact_dp_reproduces_the_audit(row):
     assert got == pytest.approx(AUDIT_MSPRT[row], abs=6e-4)
 
 
+def information(cn: list[int], bn: list[int]) -> np.ndarray:
+    """``1 / (1/N_c + 1/N_b)`` of the cumulative requests (every step has data here)."""
+    return 1.0 / (1.0 / np.cumsum(cn) + 1.0 / np.cumsum(bn))
+
+
 def test_large_count_limit_of_pocock_on_the_unequal_plan():
     """Normal theory alone (no small counts): Pocock's equal-look constant gives 0.073 on
     the 1/5/25/50% plan, the spending version 0.05."""
     cn, bn = plan("unequal")
-    info = tuple(error_information(np.array(cn), np.array(bn)).tolist())
+    info = tuple(information(cn, bn).tolist())
     pocock = crossing_probability_info(critical_values("pocock", 16, 0.05), info)
     assert pocock == pytest.approx(0.073, abs=5e-4)
     c = look_critical_values("pocock_spending", 0.05, np.array(info))
@@ -127,10 +134,10 @@ def test_obf_spending_size_is_alpha_on_both_rows(row):
     policy = Policy.model_validate(
         {
             "stages": [
-                {"name": f"s{i}", "traffic_pct": q, "duration_steps": 4, "error_threshold": 0.01}
-                for i, q in enumerate(pcts)
+                {"name": f"s{i}", "traffic_pct": q, "duration_steps": 4} for i, q in enumerate(pcts)
             ],
             "rule": {"kind": "ztest", "alpha": alpha, "correction": "obrien_fleming_spending"},
+            "metrics": [{"name": "error", "kind": "error_rate"}],  # the error metric only
         }
     )
     service = Service(error_rate=p, latency_ms=100, requests_per_step=n)
@@ -138,15 +145,13 @@ def test_obf_spending_size_is_alpha_on_both_rows(row):
     fault = plan_fault(policy, Scenario())
     draws, (excess,) = draw_counts(17, 0, n_rollouts, world, [fault])
     obs = observe_counts(draws, excess, world, fault)
-    same = np.zeros(obs.canary_errors.shape)  # error metric only
-    obs = dataclasses.replace(obs, canary_latency_ms=same, baseline_latency_ms=same)
-    rate = decide_counts_fixed(obs, world, plan_policy(policy)).rolled_back.mean()
+    rate = counts_sum_test(obs, world, plan_policy(policy)).rolled_back.mean()
     cn, bn = plan(row)
     assert (cn, bn) == (
         world.traffic.canary_requests.tolist(),
         world.traffic.baseline_requests.tolist(),
     )
-    info = error_information(np.array(cn), np.array(bn))
+    info = information(cn, bn)
     exact = exact_size(cn, bn, p, ztest_decision(look_critical_values(
         "obrien_fleming_spending", alpha, info)))  # fmt: skip
     se = math.sqrt(exact * (1 - exact) / n_rollouts)
