@@ -665,7 +665,8 @@ def fraction_beyond(
     top_den = den[:, cols].max(axis=0).astype(object) + 1
     safe = np.array(
         [
-            a * d < _INT64_SAFE and abs(c) * b < _INT64_SAFE
+            # b itself too: with a zero limit (c = 0) nothing else bounds the denominator.
+            a * d < _INT64_SAFE and abs(c) * b < _INT64_SAFE and b < _INT64_SAFE
             for a, b, c, d in zip(top_num, top_den, p, q, strict=True)
         ],
         dtype=bool,
