@@ -621,32 +621,49 @@ def rate_delta_exceeds(
         for x in (canary_errors, canary_requests, baseline_errors, baseline_requests)
     )
     has = (canary_requests > 0) & (baseline_requests > 0)
-    return fraction_beyond(ce * bn - be * cn, cn * bn, threshold, above=True) & has
+    top = _top(canary_requests, baseline_requests, 1)
+    return fraction_beyond(ce * bn - be * cn, cn * bn, threshold, above=True, top=top) & has
+
+
+def _top(canary_requests: np.ndarray, baseline_requests: np.ndarray, unit: int) -> int:
+    """A bound on every rate fraction's ``|num|`` and ``den``: ``unit n_c n_b`` at most."""
+    most = max(int(canary_requests.max(initial=0)), 1) * max(
+        int(baseline_requests.max(initial=0)), 1
+    )
+    return most * max(unit, 1)
 
 
 def _wide(canary_requests: np.ndarray, baseline_requests: np.ndarray, unit: int) -> type:
     """The integer dtype products of request counts fit in: int64, else Python ints."""
-    top = int(canary_requests.max(initial=0)) * int(baseline_requests.max(initial=0))
-    return np.int64 if max(top, 1) * unit < _INT64_SAFE else object
+    return np.int64 if _top(canary_requests, baseline_requests, unit) < _INT64_SAFE else object
 
 
 def fraction_beyond(
-    num: np.ndarray, den: np.ndarray, limits: Sequence[Fraction | None], *, above: bool
+    num: np.ndarray,
+    den: np.ndarray,
+    limits: Sequence[Fraction | None],
+    *,
+    above: bool,
+    top: int,
+    zero_den: bool = False,
 ) -> np.ndarray:
     """Is ``num / den`` strictly above (or below) each step's limit ``P / Q``, exactly?
 
-    ``num / den > P / Q`` is ``num Q > P den`` for ``den > 0``; ``den = 0`` means a ratio
-    over a zero baseline: ``0 / 0`` is 1 (no change) and ``x / 0`` with ``x > 0`` is
-    ``+inf``. Columns whose products could overflow int64 are compared with Python
+    ``num / den > P / Q`` is ``num Q > P den`` for ``den > 0``. With ``zero_den`` (a
+    ratio over a zero baseline), ``0 / 0`` is 1 (no change) and ``x / 0`` with ``x > 0``
+    is ``+inf``; otherwise a zero ``den`` only occurs where there is no data, which the
+    caller masks. Columns whose products could overflow int64 are compared with Python
     integers. A step whose limit is ``None`` never fails.
 
     Parameters
     ----------
-    num, den : ndarray of int64 (or object), shape (n_rollouts, n_steps)
+    num, den : ndarray of int64 (or object), broadcastable to (n_rollouts, n_steps)
         ``den >= 0``.
     limits : sequence of Fraction or None, length n_steps
     above : bool
         Compare ``>`` (a ``max``) or ``<`` (a ``min``).
+    top : int
+        A bound on ``|num|`` and ``den`` (from the request counts), for the overflow check.
 
     Returns
     -------
@@ -658,35 +675,36 @@ def fraction_beyond(
         return out
     num = np.broadcast_to(num, out.shape)
     den = np.broadcast_to(den, out.shape)
-    p = np.array([limits[j].numerator for j in steps], dtype=object)
-    q = np.array([limits[j].denominator for j in steps], dtype=object)
-    cols = np.array(steps)
-    top_num = np.abs(num[:, cols]).max(axis=0).astype(object) + 1
-    top_den = den[:, cols].max(axis=0).astype(object) + 1
     safe = np.array(
         [
-            # b itself too: with a zero limit (c = 0) nothing else bounds the denominator.
-            a * d < _INT64_SAFE and abs(c) * b < _INT64_SAFE and b < _INT64_SAFE
-            for a, b, c, d in zip(top_num, top_den, p, q, strict=True)
+            (top + 1) * limits[j].denominator < _INT64_SAFE
+            and (abs(limits[j].numerator) + 1) * (top + 1) < _INT64_SAFE
+            for j in steps
         ],
         dtype=bool,
     )
+    cols = np.array(steps)
     for is_safe in (True, False):
-        pick = np.flatnonzero(safe == is_safe)
-        if not pick.size:
+        c = cols[safe == is_safe]
+        if not c.size:
             continue
         dtype = np.int64 if is_safe else object
-        c = cols[pick]
-        n_, d_ = num[:, c].astype(dtype), den[:, c].astype(dtype)
-        pp, qq = p[pick].astype(dtype), q[pick].astype(dtype)
-        lhs, rhs = n_ * qq, pp * d_
+        p = np.array([limits[j].numerator for j in c], dtype=dtype)
+        q = np.array([limits[j].denominator for j in c], dtype=dtype)
+        whole = c.size == out.shape[1]
+        n_, d_ = (num, den) if whole else (num[:, c], den[:, c])
+        if not is_safe:
+            n_, d_ = n_.astype(object), d_.astype(object)
+        lhs, rhs = n_ * q, p * d_
         beyond = (lhs > rhs) if above else (lhs < rhs)
-        # den == 0: 0/0 is 1, x/0 is +inf (only ratios have a zero denominator).
-        zero = d_ == 0
-        if zero.any():
-            one = (qq > pp) if above else (qq < pp)
+        if zero_den:
+            zero = d_ == 0
+            one = (q > p) if above else (q < p)
             beyond = np.where(zero, np.where(n_ > 0, above, one), beyond)
-        out[:, c] = beyond
+        if whole:
+            out[...] = beyond
+        else:
+            out[:, c] = beyond
     return out
 
 
@@ -715,9 +733,13 @@ def metric_fails_counts(
         has = (cn > 0) & (bn > 0) if check.needs_baseline else cn > 0
     if check.signal == "rate":
         num, den = rate_fraction(obs, check)
-        fails = fraction_beyond(num, den, limits.max_exact, above=True)
+        top = _top(cn, bn, int(check.unit))
+        ratio = check.compare == "ratio"
+        fails = fraction_beyond(num, den, limits.max_exact, above=True, top=top, zero_den=ratio)
         if limits.has_min:
-            fails |= fraction_beyond(num, den, limits.min_exact, above=False)
+            fails |= fraction_beyond(
+                num, den, limits.min_exact, above=False, top=top, zero_den=ratio
+            )
     else:
         if check.signal == "latency":
             canary, baseline = obs.latency(world.stat_of(check), world.default_stat)
@@ -742,8 +764,8 @@ def compare_values(canary: np.ndarray, baseline: np.ndarray, compare: str) -> np
 def rate_fraction(obs: CountsObservations, check: MetricCheck) -> tuple[np.ndarray, np.ndarray]:
     """A rate metric's compared value as ``num / den`` of integer arrays (unit applied)."""
     dtype = _wide(obs.canary_requests, obs.baseline_requests, int(check.unit))
-    ce, cn = obs.canary_errors.astype(dtype), obs.canary_requests.astype(dtype)
-    be, bn = obs.baseline_errors.astype(dtype), obs.baseline_requests.astype(dtype)
+    ce, cn = np.asarray(obs.canary_errors, dtype), np.asarray(obs.canary_requests, dtype)
+    be, bn = np.asarray(obs.baseline_errors, dtype), np.asarray(obs.baseline_requests, dtype)
     unit = int(check.unit)
     success = check.kind == "success_rate"
     if check.compare == "absolute":

@@ -248,14 +248,17 @@ def run_held(policy: PolicyPlan, fault: HeldFault, n: int, observer: HeldObserve
                 all_accepted &= more
             advance = active & ~back & (all_accepted | (in_stage == duration[s]))
 
-        code = np.full(n, REASON_NO_DATA, dtype=np.int8)
-        for m in range(n_metrics - 1, -1, -1):
-            code[fires[m]] = m + 1
-        decision_step[back] = t
-        decision_stage[back] = s[back]
-        reason[back] = code[back]
-        steps_run[back] = t + 1
-        active &= ~back
+        if back.any():
+            # The first metric that fired decides the reason; none fired: no data.
+            rows = np.flatnonzero(back)
+            code = np.full(rows.shape, REASON_NO_DATA, dtype=np.int8)
+            for m in range(n_metrics - 1, -1, -1):
+                code[fires[m][rows]] = m + 1
+            decision_step[rows] = t
+            decision_stage[rows] = s[rows]
+            reason[rows] = code
+            steps_run[rows] = t + 1
+            active &= ~back
 
         stage += advance
         in_stage[advance] = 0
