@@ -141,3 +141,50 @@ def test_validate_prints_the_clamp_caveat_located(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert f"warning: {path}:7:16: noise.error_sigma: policy.rule msprt" in result.stderr
+
+
+def metrics_experiment(metrics: list[dict], gauges: dict | None = None) -> Experiment:
+    """A Gaussian ztest at baseline/sigma = 1 on both signals, with the given metrics."""
+    return Experiment.model_validate(
+        {
+            "policy": {
+                "stages": [{"name": "s", "traffic_pct": 10, "duration_steps": 5}],
+                "rule": {"kind": "ztest"},
+                "metrics": metrics,
+            },
+            "service": {"error_rate": SIGMA, "latency_ms": 100, "gauges": gauges or {}},
+            "noise": {"error_sigma": SIGMA, "latency_sigma_ms": 100},
+        }
+    )
+
+
+def test_the_clamp_caveat_follows_the_policys_metrics():
+    """On N metrics the caveat is per clamped signal and names the metrics whose bad
+    change is the clamped signal's rise; gauges are not clamped, and a test for a fall of
+    the error rate only gains from the drift."""
+    (rate,) = experiment_caveats(metrics_experiment([{"name": "ok-rate", "kind": "success_rate"}]))
+    assert rate.loc == ("noise", "error_sigma")
+    assert "on metric 'ok-rate'" in rate.message
+    both = experiment_caveats(
+        metrics_experiment(
+            [
+                {"name": "err", "kind": "error_rate"},
+                {"name": "p50", "kind": "latency", "stat": "p50"},
+                {"name": "p99", "kind": "latency", "stat": "p99"},
+            ]
+        )
+    )
+    assert [c.loc for c in both] == [("noise", "error_sigma"), ("noise", "latency_sigma_ms")]
+    assert "on metric 'p50', 'p99'" in both[1].message
+    assert (
+        experiment_caveats(
+            metrics_experiment(
+                [
+                    {"name": "cpu", "kind": "gauge", "min_effect": 1},
+                    {"name": "fewer-errors", "kind": "error_rate", "direction": "decrease"},
+                ],
+                gauges={"cpu": {"mean": 1, "sigma": 1}},
+            )
+        )
+        == ()
+    )

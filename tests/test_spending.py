@@ -196,3 +196,46 @@ def test_caveats_name_the_corrections_whose_level_is_known_wrong():
     # One stage per analysis: every look of a stage carries the same information.
     staged = experiment_caveats(counts_experiment("unequal", "pocock", scope="stage"))
     assert [c.loc for c in staged] == [("service", "requests_per_step")]
+
+
+def test_caveats_follow_the_policys_metrics():
+    """A latency metric's looks differ by the same ratio as the error rate's (its null
+    variance per step is the inverse), so Pocock's constant still warns; with no rate
+    metric there is no pooled z, so no few-errors caveat; gauges alone have equal looks.
+    Given ``requests_per_second``, the few-errors caveat points at it."""
+    from canary_mc.model import Experiment
+    from canary_mc.model.caveats import experiment_caveats
+
+    def caveats(metrics, correction="pocock", service=None):
+        n, p, pcts = ROWS["unequal"]
+        return experiment_caveats(
+            Experiment.model_validate(
+                {
+                    "policy": {
+                        "interval": "1m",
+                        "stages": [
+                            {"name": f"s{i}", "traffic_pct": q, "duration_steps": 4}
+                            for i, q in enumerate(pcts)
+                        ],
+                        "rule": {"kind": "ztest", "correction": correction},
+                        "metrics": metrics,
+                    },
+                    "service": service
+                    or {
+                        "error_rate": p,
+                        "latency_ms": 100,
+                        "requests_per_step": n,
+                        "gauges": {"cpu": {"mean": 40, "sigma": 3}},
+                    },
+                    "noise": {"model": "counts"},
+                }
+            )
+        )
+
+    latency = caveats([{"name": "lat", "kind": "latency", "stat": "p99"}])
+    assert [c.loc for c in latency] == [("policy", "rule", "correction")]
+    assert caveats([{"name": "cpu", "kind": "gauge"}]) == ()
+    by_rps = {"error_rate": ROWS["unequal"][1], "latency_ms": 100, "requests_per_second": 2000 / 60}
+    (few,) = caveats([{"name": "err", "kind": "error_rate"}], "obrien_fleming_spending", by_rps)
+    assert few.loc == ("service", "requests_per_second")
+    assert "metric 'err'" in few.message
