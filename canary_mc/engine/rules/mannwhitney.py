@@ -254,4 +254,9 @@ def sample_requests(traffic: TrafficPlan, m: int) -> np.ndarray:
 def _latency(z: np.ndarray, requests: np.ndarray, world: CountsWorldPlan) -> np.ndarray:
     # Sub-interval latency metric; quantiles by the normal order-statistic approximation
     # of the standardised draw (the sample's rank statistic is all the U test uses).
-    return latency_metric(z, requests, world.latency_ms, world.latency_log_sigma, world.quantile)
+    # A step where a side serves nothing (baseline: rest at 100%) has 0 requests per
+    # sample: NaN samples, which never fire.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return latency_metric(
+            z, requests, world.latency_ms, world.latency_log_sigma, world.quantile
+        )
