@@ -41,12 +41,24 @@ def metric_codes(fires: list[np.ndarray], no_data: np.ndarray | None = None) -> 
     -------
     ndarray of uint8, same shape
     """
-    code = np.zeros(fires[0].shape, dtype=np.uint8)
-    for m in range(len(fires) - 1, -1, -1):
-        code[fires[m]] = m + 1
+    if len(fires) <= 8:
+        # Pack the metrics' failures into one byte, then look up the lowest set bit.
+        mask = fires[0].view(np.uint8).copy()
+        for m in range(1, len(fires)):
+            mask |= fires[m].view(np.uint8) << m
+        code = _FIRST_BIT[mask]
+    else:
+        code = np.zeros(fires[0].shape, dtype=np.uint8)
+        for m in range(len(fires) - 1, -1, -1):
+            code[fires[m]] = m + 1
     if no_data is not None:
         code[np.broadcast_to(no_data, code.shape)] = REASON_NO_DATA
     return code
+
+
+_FIRST_BIT = np.array([0] + [(mask & -mask).bit_length() for mask in range(1, 256)], dtype=np.uint8)
+"""For a byte of failure bits (bit ``m``: metric ``m`` failed), ``1 +`` the lowest set
+bit's index, or 0."""
 
 
 @dataclass(frozen=True)

@@ -727,10 +727,14 @@ def metric_fails_counts(
     """
     check = limits.check
     cn, bn = obs.canary_requests, obs.baseline_requests
+    # On the fixed schedule every rollout serves the same requests (broadcast views):
+    # where there is data is then a per-step vector.
+    shared = cn.ndim == 2 and cn.strides[0] == 0 and bn.strides[0] == 0
+    n_c, n_b = (cn[0], bn[0]) if shared else (cn, bn)
     if check.kind == "gauge":
-        has = (bn > 0) if check.needs_baseline else np.ones(cn.shape, dtype=bool)
+        has = (n_b > 0) if check.needs_baseline else np.ones(n_c.shape, dtype=bool)
     else:
-        has = (cn > 0) & (bn > 0) if check.needs_baseline else cn > 0
+        has = (n_c > 0) & (n_b > 0) if check.needs_baseline else n_c > 0
     if check.signal == "rate":
         num, den = rate_fraction(obs, check)
         top = _top(cn, bn, int(check.unit))
@@ -746,7 +750,8 @@ def metric_fails_counts(
         else:
             canary, baseline = obs.gauges[check.name]
         fails = limits.fails(compare_values(canary, baseline, check.compare))
-    return fails & has, has
+    fails &= has
+    return fails, np.broadcast_to(has, fails.shape)
 
 
 def compare_values(canary: np.ndarray, baseline: np.ndarray, compare: str) -> np.ndarray:
