@@ -245,4 +245,3 @@ def _propagate(mass, grid, delta, bound, info, h, fftconvolve):
     density = np.maximum(density, 0.0)  # FFT round-off below zero in the far tails
     grid_new = top_new - h * np.arange(m)
     return density * simpson_weights(m, h), grid_new
-
