@@ -483,3 +483,24 @@ def test_fault_without_a_baseline_is_invisible_under_hold(rule):
     faulty = simulate_outcomes(scenario=Scenario(error_delta=0.02, min_traffic_pct=100), **common)
     for field in ("rolled_back", "decision_step", "reason", "steps_run"):
         np.testing.assert_array_equal(getattr(faulty, field), getattr(healthy, field))
+
+
+@given(data=st.data(), rule=rules)
+def test_engine_draws_only_the_signals_it_reads_and_gets_the_same_outcomes(data, rule):
+    # The driver skips the error or latency stream when no metric reads it; each signal
+    # has its own stream, so outcomes equal those on the full draws.
+    policy = data.draw(metric_policies(_rule(rule)))
+    service = Service(error_rate=0.01, latency_ms=100.0, gauges=GAUGES)
+    noise = GaussianNoise(error_sigma=0.005, latency_sigma_ms=10.0)
+    scenario = Scenario(error_delta=0.005, latency_delta_ms=5.0)
+    n = 300
+    got = simulate_outcomes(
+        policy=policy, service=service, noise=noise, scenario=scenario, n_rollouts=n, seed=4
+    )
+    gauges = tuple(c.name for c in policy.checks if c.kind == "gauge")
+    draws = draw_gaussian(4, 0, n, policy.max_steps, gauges=gauges)
+    want = rollout_outcomes(
+        draws, plan_world(policy, service, noise, scenario), plan_policy(policy)
+    )
+    for field in ("rolled_back", "decision_step", "reason", "steps_run"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from canary_mc.engine.core.outcomes import Outcomes, tally_first_failures, tally_outcomes
-from canary_mc.engine.core.schedule import checked_gauges, plan_fault, plan_policy, plan_world
+from canary_mc.engine.core.schedule import (
+    checked_gauges,
+    plan_fault,
+    plan_policy,
+    plan_world,
+    read_signals,
+)
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
 from canary_mc.engine.noise.counts import (
     blast_radius,
@@ -163,9 +169,11 @@ def _tally_gaussian_threshold(
     counts = {name: np.zeros(shape, dtype=np.int64) for name in scenarios}
     if chunk_rollouts is None:
         chunk_rollouts = default_chunk_rollouts(policy.n_steps)
-    gauges = checked_gauges(policy)
+    gauges, signals = checked_gauges(policy), read_signals(policy)
     for start, stop in chunk_ranges(n_rollouts, chunk_rollouts):
-        draws = draw_gaussian(seed, start, stop, policy.n_steps, presence=presence, gauges=gauges)
+        draws = draw_gaussian(
+            seed, start, stop, policy.n_steps, presence=presence, gauges=gauges, signals=signals
+        )
         for name, world in worlds.items():
             counts[name] += threshold_first_failures(draws, world, plan)
         if on_chunk is not None:
@@ -279,9 +287,11 @@ def _chunk_outcomes(
     }
     presence = any(scenario.intermittent for scenario in scenarios.values())
     # A rule that can hold a stage runs up to max_steps steps: draw that many columns.
-    gauges = checked_gauges(policy)
+    gauges, signals = checked_gauges(policy), read_signals(policy)
     for start, stop in ranges:
-        draws = draw_gaussian(seed, start, stop, policy.max_steps, presence=presence, gauges=gauges)
+        draws = draw_gaussian(
+            seed, start, stop, policy.max_steps, presence=presence, gauges=gauges, signals=signals
+        )
         if RULES[policy.rule.kind].schedule == "samples":
             m = policy.rule.samples_per_step
             yield {

@@ -74,11 +74,12 @@ class MetricLimits:
             stage_min=stage_min,
             has_max=any(v is not None for v in check.max),
             has_min=has_min,
-            # A delta limit >= 0 on the error rate or latency decides alike on clamped
-            # and unclamped deltas (see engine.rules.kernels.observe).
+            # Only max limits >= 0 on the error rate or latency, delta or absolute: a
+            # clamped value is at most 0 there (delta -base, absolute 0) and passes, as
+            # does the unclamped one below it (see engine.rules.kernels.observe).
             unclamped=(
-                check.compare == "delta"
-                and check.kind in ("error_rate", "latency")
+                check.kind in ("error_rate", "latency")
+                and check.compare != "ratio"  # 0 / 0 is 1: the clamp matters there
                 and not has_min
                 and bool(np.all(stage_max >= 0))
             ),
@@ -270,6 +271,12 @@ def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
 def checked_gauges(policy: Policy) -> tuple[str, ...]:
     """The gauges the policy's metrics read (each has its own stream)."""
     return tuple(check.name for check in policy.checks if check.kind == "gauge")
+
+
+def read_signals(policy: Policy) -> tuple[str, ...]:
+    """Which of the Gaussian model's ``rate`` and ``latency`` streams the policy reads."""
+    kinds = {check.signal for check in policy.checks}
+    return tuple(signal for signal in ("rate", "latency") if signal in kinds)
 
 
 def plan_policy(policy: Policy) -> PolicyPlan:

@@ -33,10 +33,11 @@ class GaussianDraws:
 
     Attributes
     ----------
-    error_z : ndarray of float64, shape (n_rollouts, n_steps)
-        Standardised noise of the canary's observed error rate.
-    latency_z : ndarray of float64, shape (n_rollouts, n_steps)
-        Standardised noise of the canary's observed latency.
+    error_z : ndarray of float64, shape (n_rollouts, n_steps), or None
+        Standardised noise of the canary's observed error rate (``None`` when no metric
+        reads the error rate: its stream is then not drawn).
+    latency_z : ndarray of float64, shape (n_rollouts, n_steps), or None
+        Standardised noise of the canary's observed latency, likewise.
     presence_u : ndarray of float64, shape (n_rollouts, n_steps), optional
         Uniforms on [0, 1): an intermittent fault with probability ``q`` is present at a
         step when ``presence_u < q``. Drawn only when a scenario is intermittent.
@@ -44,18 +45,25 @@ class GaussianDraws:
         Standardised noise of each checked gauge's canary measurement.
     """
 
-    error_z: np.ndarray
-    latency_z: np.ndarray
+    error_z: np.ndarray | None
+    latency_z: np.ndarray | None
     presence_u: np.ndarray | None = None
     gauge_z: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
+    def _any(self) -> np.ndarray:
+        for z in (self.error_z, self.latency_z, self.presence_u, *self.gauge_z.values()):
+            if z is not None:
+                return z
+        raise ValueError("GaussianDraws holds no arrays")
+
+    @property
     def n_rollouts(self) -> int:
-        return self.error_z.shape[0]
+        return self._any.shape[0]
 
     @property
     def n_steps(self) -> int:
-        return self.error_z.shape[1]
+        return self._any.shape[1]
 
 
 def draw_gaussian(
@@ -66,6 +74,7 @@ def draw_gaussian(
     *,
     presence: bool = False,
     gauges: tuple[str, ...] = (),
+    signals: tuple[str, ...] = ("rate", "latency"),
 ) -> GaussianDraws:
     """Draw the Gaussian noise of rollouts ``[start, stop)``.
 
@@ -86,6 +95,9 @@ def draw_gaussian(
         Also draw ``presence_u`` (its own stream: the other variates do not change).
     gauges : tuple of str
         Gauges to draw ``gauge_z`` for (each its own stream).
+    signals : tuple of str
+        Which of ``rate`` (``error_z``) and ``latency`` (``latency_z``) to draw; each is
+        its own stream, so leaving one out changes nothing else.
 
     Returns
     -------
@@ -96,11 +108,15 @@ def draw_gaussian(
     # Fortran order: each step's values are contiguous, as they come out of a block, so
     # copying a block in is a run of memcpy-like moves, and the kernels' reductions
     # along the step axis (argmax of the first failure) run twice as fast (measured).
-    error_z = np.empty(shape, order="F")
-    latency_z = np.empty(shape, order="F")
+    error_z = np.empty(shape, order="F") if "rate" in signals else None
+    latency_z = np.empty(shape, order="F") if "latency" in signals else None
     presence_u = np.empty(shape, order="F") if presence else None
     block_draw = np.empty((n_steps, BLOCK_ROLLOUTS))
-    variates = [("error", error_z, "standard_normal"), ("latency", latency_z, "standard_normal")]
+    variates = [
+        (variate, out, "standard_normal")
+        for variate, out in (("error", error_z), ("latency", latency_z))
+        if out is not None
+    ]
     if presence_u is not None:
         variates.append((PRESENCE_VARIATE, presence_u, "random"))
     gauge_z = {name: np.empty(shape, order="F") for name in gauges}

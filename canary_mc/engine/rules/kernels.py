@@ -25,18 +25,19 @@ class Observations:
 
     Attributes
     ----------
-    error_delta : ndarray of float64, shape (n_rollouts, n_steps)
-        Observed canary error rate minus the baseline error rate (fraction).
-    latency_delta_ms : ndarray of float64, shape (n_rollouts, n_steps)
-        Observed canary latency minus the baseline latency (ms).
+    error_delta : ndarray of float64, shape (n_rollouts, n_steps), or None
+        Observed canary error rate minus the baseline error rate (fraction); ``None``
+        when not drawn (no metric reads it).
+    latency_delta_ms : ndarray of float64, shape (n_rollouts, n_steps), or None
+        Observed canary latency minus the baseline latency (ms), likewise.
     gauge_delta : dict of str to ndarray of float64, shape (n_rollouts, n_steps)
         Observed canary gauge minus its healthy value, per gauge drawn.
     clamped : bool
         Whether the error and latency deltas carry the ``max(..., -base)`` clamp.
     """
 
-    error_delta: np.ndarray
-    latency_delta_ms: np.ndarray
+    error_delta: np.ndarray | None
+    latency_delta_ms: np.ndarray | None
     gauge_delta: dict[str, np.ndarray] = field(default_factory=dict)
     clamped: bool = True
 
@@ -74,13 +75,17 @@ def observe(draws: GaussianDraws, world: WorldPlan, *, clamp: bool = True) -> Ob
         present = draws.presence_u < world.intermittent_q
         error_effect = np.where(present, error_effect, 0.0)
         latency_effect = np.where(present, latency_effect, 0.0)
-    error_delta = world.error_sigma * draws.error_z
-    error_delta += error_effect
-    latency_delta = world.latency_sigma_ms * draws.latency_z
-    latency_delta += latency_effect
-    if clamp:
-        np.maximum(error_delta, -world.error_rate, out=error_delta)
-        np.maximum(latency_delta, -world.latency_ms, out=latency_delta)
+    error_delta = latency_delta = None
+    if draws.error_z is not None:
+        error_delta = world.error_sigma * draws.error_z
+        error_delta += error_effect
+        if clamp:
+            np.maximum(error_delta, -world.error_rate, out=error_delta)
+    if draws.latency_z is not None:
+        latency_delta = world.latency_sigma_ms * draws.latency_z
+        latency_delta += latency_effect
+        if clamp:
+            np.maximum(latency_delta, -world.latency_ms, out=latency_delta)
     gauges = {}
     for name, z in draws.gauge_z.items():
         delta = world.gauges[name][1] * z

@@ -163,14 +163,15 @@ class GaussianHeldObserver:
         presence = None if draws.presence_u is None else draws.presence_u[:, t]
         present, since = fault.present(t, stage, onset, presence)
         effect_e, effect_l = fault.gaussian_effects(present, since, world)
-        signals = {
-            "rate": np.maximum(
+        signals = {}
+        if draws.error_z is not None:
+            signals["rate"] = np.maximum(
                 effect_e + world.error_sigma * draws.error_z[:, t], -world.error_rate
-            ),
-            "latency": np.maximum(
+            )
+        if draws.latency_z is not None:
+            signals["latency"] = np.maximum(
                 effect_l + world.latency_sigma_ms * draws.latency_z[:, t], -world.latency_ms
-            ),
-        }
+            )
         for name, z in draws.gauge_z.items():
             mean, sigma = world.gauges[name]
             signals[name] = fault.gauge_effect(name, mean, present, since) + sigma * z[:, t]
