@@ -225,11 +225,57 @@ class FaultPlan:
     gauge_delta: dict[str, np.ndarray] = field(default_factory=dict)
     gauge_relative: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def as_columns(self) -> FaultPlan:
+        """The per-step (or per-rollout) arrays as columns, shape ``(n, 1)``, to broadcast
+        against step-major blocks or one step's ``(n_rollouts, 1)`` observations."""
+        return FaultPlan(
+            active=self.active[:, None],
+            error_delta=self.error_delta[:, None],
+            error_relative=self.error_relative[:, None],
+            latency_delta_ms=self.latency_delta_ms[:, None],
+            latency_factor=self.latency_factor[:, None],
+            tail_only=self.tail_only,
+            intermittent_q=self.intermittent_q,
+            gauge_delta={k: v[:, None] for k, v in self.gauge_delta.items()},
+            gauge_relative={k: v[:, None] for k, v in self.gauge_relative.items()},
+        )
+
     def gauge_effect(self, name: str, mean: float) -> np.ndarray:
         """Additive effect on a gauge of healthy value ``mean``: ``delta + relative * mean``."""
         if name not in self.gauge_delta:
             return np.zeros(self.active.shape)
         return self.gauge_delta[name] + self.gauge_relative[name] * mean
+
+
+def fault_at(scenario: Scenario, present: np.ndarray, since: np.ndarray) -> FaultPlan:
+    """A scenario's fault where it is ``present``, ``since`` steps after its onset.
+
+    Used per step of the fixed schedule (arrays of shape ``(n_steps,)``) and per rollout
+    of the held schedule (shape ``(n_rollouts,)``). ``delta + ramp * k`` is evaluated as
+    the scalar reference does, so floats agree exactly.
+    """
+    return FaultPlan(
+        active=present,
+        error_delta=np.where(
+            present, scenario.error_delta + scenario.error_ramp_per_step * since, 0.0
+        ),
+        error_relative=np.where(present, scenario.error_relative, 0.0),
+        latency_delta_ms=np.where(
+            present,
+            scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since,
+            0.0,
+        ),
+        latency_factor=np.where(present, scenario.latency_factor, 1.0),
+        tail_only=scenario.latency_tail_only,
+        intermittent_q=scenario.intermittent_q,
+        gauge_delta={
+            name: np.where(present, (f.delta or 0.0) + (f.ramp_per_step or 0.0) * since, 0.0)
+            for name, f in scenario.faults.items()
+        },
+        gauge_relative={
+            name: np.where(present, f.relative or 0.0, 0.0) for name, f in scenario.faults.items()
+        },
+    )
 
 
 def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
@@ -243,29 +289,7 @@ def plan_fault(policy: Policy, scenario: Scenario) -> FaultPlan:
             [s.traffic_pct for s in policy.stages], [s.duration_steps for s in policy.stages]
         )
         active &= traffic >= scenario.min_traffic_pct
-    # delta + ramp * k, evaluated as the scalar reference does, so floats agree exactly.
-    return FaultPlan(
-        active=active,
-        error_delta=np.where(
-            active, scenario.error_delta + scenario.error_ramp_per_step * since_onset, 0.0
-        ),
-        error_relative=np.where(active, scenario.error_relative, 0.0),
-        latency_delta_ms=np.where(
-            active,
-            scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since_onset,
-            0.0,
-        ),
-        latency_factor=np.where(active, scenario.latency_factor, 1.0),
-        tail_only=scenario.latency_tail_only,
-        intermittent_q=scenario.intermittent_q,
-        gauge_delta={
-            name: np.where(active, (f.delta or 0.0) + (f.ramp_per_step or 0.0) * since_onset, 0.0)
-            for name, f in scenario.faults.items()
-        },
-        gauge_relative={
-            name: np.where(active, f.relative or 0.0, 0.0) for name, f in scenario.faults.items()
-        },
-    )
+    return fault_at(scenario, active, since_onset)
 
 
 def checked_gauges(policy: Policy) -> tuple[str, ...]:

@@ -322,7 +322,7 @@ def draw_counts(
         for fault, fault_excess in zip(faults, excess, strict=True):
             if not has_error_effect(fault):
                 continue
-            columns = _columns(fault)
+            columns = fault.as_columns()
             present = fault_present(columns, block_presence)
             fault_excess[rows] = thinned_excess(
                 rng("excess-errors"), healthy_rate, healthy_errors, cn, columns, present
@@ -422,19 +422,6 @@ def draw_latency_z(
         low = g_low / total
         z = np.where(low < 0.5, normal_quantile(low), -normal_quantile(g_high / total))
     return np.where(np.broadcast_to(requests == 0, size), np.nan, z)
-
-
-def _columns(fault: FaultPlan) -> FaultPlan:
-    """The fault's per-step arrays as columns, shape ``(n_steps, 1)``, for step-major blocks."""
-    return FaultPlan(
-        active=fault.active[:, None],
-        error_delta=fault.error_delta[:, None],
-        error_relative=fault.error_relative[:, None],
-        latency_delta_ms=fault.latency_delta_ms[:, None],
-        latency_factor=fault.latency_factor[:, None],
-        tail_only=fault.tail_only,
-        intermittent_q=fault.intermittent_q,
-    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from statistics import NormalDist
 import numpy as np
 
 from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
-from canary_mc.engine.core.schedule import FaultPlan, MetricLimits, PolicyPlan
+from canary_mc.engine.core.schedule import MetricLimits, PolicyPlan, fault_at
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
 from canary_mc.engine.noise.counts import (
     CountsDraws,
@@ -536,29 +536,7 @@ class CountsHeldObserver:
         bn = self.traffic.baseline_requests[t, stage]
         draws = draw_held_step(self.rng, world, cn, bn)
         present, since = fault.present(t, stage, onset, draws.presence_u)
-        step_fault = FaultPlan(
-            active=present,
-            error_delta=np.where(
-                present, scenario.error_delta + scenario.error_ramp_per_step * since, 0.0
-            ),
-            error_relative=np.where(present, scenario.error_relative, 0.0),
-            latency_delta_ms=np.where(
-                present,
-                scenario.latency_delta_ms + scenario.latency_ramp_ms_per_step * since,
-                0.0,
-            ),
-            latency_factor=np.where(present, scenario.latency_factor, 1.0),
-            tail_only=scenario.latency_tail_only,
-            intermittent_q=1.0,
-            gauge_delta={
-                name: np.where(present, (f.delta or 0.0) + (f.ramp_per_step or 0.0) * since, 0.0)
-                for name, f in scenario.faults.items()
-            },
-            gauge_relative={
-                name: np.where(present, f.relative or 0.0, 0.0)
-                for name, f in scenario.faults.items()
-            },
-        )
+        step_fault = replace(fault_at(scenario, present, since), intermittent_q=1.0)
         excess = thinned_excess(
             self.rng["excess-errors"],
             draws.healthy_rate,
@@ -589,7 +567,7 @@ class CountsHeldObserver:
             ),
             excess[:, None],
             step_world,
-            _columns(step_fault),
+            step_fault.as_columns(),
         )
         if self.rec is not None:
             for key in self.rec:
@@ -672,19 +650,4 @@ def _stage_slice(limits: MetricLimits, k: int) -> MetricLimits:
         min=limits.stage_min[k : k + 1],
         max_exact=(limits.check.max_exact[k],),
         min_exact=(limits.check.min_exact[k],),
-    )
-
-
-def _columns(fault: FaultPlan) -> FaultPlan:
-    """A step's per-rollout fault arrays as columns, shape ``(n, 1)``."""
-    return FaultPlan(
-        active=fault.active[:, None],
-        error_delta=fault.error_delta[:, None],
-        error_relative=fault.error_relative[:, None],
-        latency_delta_ms=fault.latency_delta_ms[:, None],
-        latency_factor=fault.latency_factor[:, None],
-        tail_only=fault.tail_only,
-        intermittent_q=fault.intermittent_q,
-        gauge_delta={k: v[:, None] for k, v in fault.gauge_delta.items()},
-        gauge_relative={k: v[:, None] for k, v in fault.gauge_relative.items()},
     )
