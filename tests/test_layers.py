@@ -109,3 +109,20 @@ def test_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_every_rule_kind_is_registered_with_a_model_and_a_reference():
+    import importlib
+
+    from canary_mc.engine.rules.registry import RULES
+    from canary_mc.model.rules import RULE_KINDS
+
+    assert tuple(RULES) == RULE_KINDS
+    for kind, entry in RULES.items():
+        assert entry.model.model_fields["kind"].annotation.__args__ == (kind,)
+        module, _, name = entry.reference.partition(":")
+        assert callable(getattr(importlib.import_module(module), name))
+        if entry.schedule in ("fixed", "held"):
+            assert entry.gaussian is not None
+        if entry.schedule == "fixed":
+            assert entry.counts is not None
