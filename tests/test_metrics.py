@@ -504,3 +504,46 @@ def test_engine_draws_only_the_signals_it_reads_and_gets_the_same_outcomes(data,
     )
     for field in ("rolled_back", "decision_step", "reason", "steps_run"):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
+def test_counts_gauge_ztest_one_look_has_size_alpha():
+    # Both sides measure the gauge with sigma: (canary - baseline) / sqrt(2 sigma^2) is
+    # standard normal under H0, so one look at alpha = 0.05 fires 5% of the time.
+    experiment = Experiment(
+        seed=8,
+        rollouts=40_000,
+        policy=Policy(
+            stages=[Stage(name="s50", traffic_pct=50, duration_steps=1)],
+            rule={"kind": "ztest", "alpha": 0.05, "correction": "none"},
+            metrics=[Metric(name="cpu", kind="gauge", compare="delta")],
+        ),
+        service=Service(error_rate=0.01, latency_ms=100.0, requests_per_step=100, gauges=GAUGES),
+        noise=CountsNoise(model="counts"),
+    )
+    got = run_experiment(experiment).scenarios[0].rollback.rate
+    assert_close(got, 0.05, experiment.rollouts, "gauge z-test size")
+
+
+def test_counts_cumulative_checks_on_an_absolute_limit_is_the_binomial_tail():
+    # threshold 1: the first failed check rolls back, each passing check advances, so the
+    # rollback rate is the binomial tail of the threshold rule (held schedule, own stream).
+    experiment = Experiment(
+        seed=6,
+        rollouts=40_000,
+        policy=Policy(
+            stages=[
+                Stage(name="s10", traffic_pct=10, duration_steps=2),
+                Stage(name="s20", traffic_pct=20, duration_steps=2),
+            ],
+            rule={"kind": "cumulative_checks", "threshold": 1},
+            metrics=[
+                Metric(name="ok", kind="success_rate", unit="percent", compare="absolute", min=98)
+            ],
+        ),
+        service=Service(error_rate=0.01, latency_ms=100.0, requests_per_step=1000),
+        noise=CountsNoise(model="counts"),
+    )
+    got = run_experiment(experiment).scenarios[0].rollback.rate
+    pass_100 = stats.binom.cdf(2, 100, 0.01)  # 98% success: at most 2 errors in 100
+    pass_200 = stats.binom.cdf(4, 200, 0.01)
+    assert_close(got, 1 - pass_100**2 * pass_200**2, experiment.rollouts, "held binomial tail")
