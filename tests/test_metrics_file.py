@@ -157,3 +157,17 @@ def test_sweep_paths_reach_metrics_and_faults(tmp_path):
     assert {p.policy.metrics[1].max for p in points} == {400.0, 600.0}
     assert {p.evaluated_scenarios["bad"].error_delta for p in points} == {0.005, 0.02}
     assert {p.policy.stages[0].metrics["ok"].min for p in points} == {98.0, 99.5}
+
+
+def test_example_trace_shows_minutes_and_each_metric(tmp_path):
+    from canary_mc.engine import trace_rollout
+
+    experiment = load_experiment(write(tmp_path))
+    trace = trace_rollout(experiment, scenario="healthy")
+    first = trace.snapshots[0].to_dict()
+    assert first["minute"] == 1.0
+    assert set(first["metrics"]) == {"ok", "p99"}
+    assert first["metrics"]["ok"]["min"] == 99.0
+    assert [s.minute for s in trace.snapshots] == [
+        float(i + 1) for i in range(len(trace.snapshots))
+    ]

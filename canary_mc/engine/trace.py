@@ -82,8 +82,10 @@ class StepSnapshot:
     metrics: tuple[tuple[str, float, float | None, float | None], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed demo's snapshot fields (same rounding), plus the step index."""
-        return {
+        """The seed demo's snapshot fields (same rounding), plus the step index; with a
+        ``policy.interval`` the ``minute``, with ``metrics:`` each metric's value and
+        limits."""
+        out: dict[str, Any] = {
             "step": self.step,
             "stage": self.stage,
             "canary_err": round(self.canary_error_rate, 4),
@@ -93,6 +95,14 @@ class StepSnapshot:
             "baseline_lat_ms": round(self.baseline_latency_ms, 1),
             "traffic_pct": self.traffic_pct,
         }
+        if self.minute is not None:
+            out["minute"] = self.minute
+        if self.metrics:
+            out["metrics"] = {
+                name: {"value": value, "max": high, "min": low}
+                for name, value, high, low in self.metrics
+            }
+        return out
 
 
 @dataclass(frozen=True)
