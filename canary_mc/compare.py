@@ -95,7 +95,7 @@ def calibrate(
 def compare_rules(
     experiment: Experiment, *, target: float = 0.05, calibration_rollouts: int = 20_000
 ) -> pd.DataFrame:
-    """One row per rule x scenario: rates with 95% Wilson bounds, and mean steps.
+    """One row per rule x scenario: rates with 95% Clopper–Pearson bounds, and mean steps.
 
     The knob is calibrated on the first ``calibration_rollouts`` rollouts; the reported
     rates come from all ``experiment.rollouts`` rollouts of the same seed, so the healthy
@@ -147,7 +147,7 @@ def plot_comparison(frame: pd.DataFrame, ax=None):
         ]
         ax.bar(x, part["rollback_rate"], width, yerr=err, capsize=2, label=rule)
     ax.set_xticks(range(len(scenarios)), scenarios)
-    ax.set_ylabel("rollback rate (95% Wilson)")
+    ax.set_ylabel("rollback rate (95% Clopper–Pearson)")
     ax.set_ylim(0, 1)
     ax.set_title("Rules at a matched false-alarm rate (healthy)")
     ax.legend(fontsize=8, ncol=3)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from canary_mc.engine.rules.boundaries import ztest_critical_values
 from canary_mc.engine.rules.rules_gaussian import msprt_bounds, sprt_bounds, ztest_bounds
+from canary_mc.engine.rules.spending import SPENDING_CORRECTIONS, spending_critical_values
 from canary_mc.model import GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.metrics import MetricCheck
 from canary_mc.model.rules import (
@@ -261,13 +262,18 @@ def reference_counts_ztest(
             first, last = (
                 (step, step + stage.duration_steps)
                 if rule.scope == "stage"
-                else (
-                    0,
-                    policy.n_steps,
-                )
+                else (0, policy.n_steps)
             )
-            n_looks = sum(1 for j in range(first, last) if counts[j][1] > 0 and counts[j][3] > 0)
-            c = ztest_critical_values(rule, max(n_looks, 1))
+            looked = [(r1, r2) for _, r1, _, r2 in counts[first:last] if r1 > 0 and r2 > 0]
+            if rule.correction in SPENDING_CORRECTIONS and looked:
+                # Information 1/(1/N_c + 1/N_b) of the requests up to each look.
+                info, n1, n2 = [], 0, 0
+                for r1, r2 in looked:
+                    n1, n2 = n1 + r1, n2 + r2
+                    info.append(1 / (1 / n1 + 1 / n2))
+                c = spending_critical_values(rule.correction, tuple(info), rule.alpha)
+            else:  # by the number of looks alone (or the calibrated constant)
+                c = ztest_critical_values(rule, [1.0] * max(len(looked), 1))
         for _ in range(stage.duration_steps):
             e1, n1, e2, n2 = counts[step]
             if n1 == 0 or n2 == 0:

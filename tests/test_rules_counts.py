@@ -88,6 +88,8 @@ def test_counts_ztest_matches_its_scalar_reference_exactly():
         {"kind": "ztest", "alpha": 0.05, "correction": "pocock", "scope": "rollout"},
         {"kind": "ztest", "alpha": 0.2, "correction": "obrien_fleming", "scope": "stage"},
         {"kind": "ztest", "alpha": 0.1, "correction": "none", "scope": "stage"},
+        {"kind": "ztest", "alpha": 0.1, "correction": "pocock_spending", "scope": "rollout"},
+        {"kind": "ztest", "alpha": 0.2, "correction": "obrien_fleming_spending", "scope": "stage"},
     ):
         policy = policy_of(rule, durations=(3, 4, 2), traffic=(1.0, 10.0, 50.0))
         service = Service(error_rate=0.02, latency_ms=100, requests_per_step=300)

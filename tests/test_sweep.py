@@ -26,7 +26,7 @@ from canary_mc.errors import ExperimentFileError
 from canary_mc.io.experiment_file import load_sweep_file
 from canary_mc.io.grid import expand
 from canary_mc.model import Experiment, Sweep
-from canary_mc.stats.intervals import wilson_interval
+from canary_mc.stats.intervals import clopper_pearson_interval
 from canary_mc.sweep import store
 from canary_mc.sweep.executors import ProcessExecutor, SerialExecutor
 from canary_mc.sweep.runner import _nested_chains, plan_sweep, run_sweep
@@ -300,7 +300,7 @@ def test_summary_and_stages_follow_the_schema(tmp_path):
     assert (regressed["detection_rate"] == regressed["rollback_rate"]).all()
     assert healthy["detection_rate"].isna().all()
     for row in summary.itertuples():
-        lo, hi = wilson_interval(row.rollbacks, row.n_rollouts)
+        lo, hi = clopper_pearson_interval(row.rollbacks, row.n_rollouts)
         assert (row.rollback_rate_lo, row.rollback_rate_hi) == (lo, hi)
         assert row.rollback_rate == row.rollbacks / 3000
         assert row.completed_rate == (row.n_rollouts - row.rollbacks) / row.n_rollouts

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from canary_mc.cli.app import app
 from canary_mc.engine.simulate import run_experiment, tally_experiment
 from canary_mc.io.experiment_file import load_experiment, load_sweep_file, parse_experiment
-from canary_mc.stats.intervals import wilson_interval
+from canary_mc.stats.intervals import clopper_pearson_interval
 from canary_mc.tune import tune_file
 from canary_mc.tune.calibrate import calibrate_experiment
 from canary_mc.tune.precision import (
@@ -62,12 +62,12 @@ def test_stopping_rule_keeps_95_percent_coverage(p):
         counts = np.cumsum(draws)
 
         def width(n: int, counts: np.ndarray = counts) -> float:
-            lo, hi = wilson_interval(int(counts[n - 1]), n, confidence)
+            lo, hi = clopper_pearson_interval(int(counts[n - 1]), n, confidence)
             return float(hi - lo) / 2
 
         n, _ = first_precise_look(looks, width, precision)
         used.add(n)
-        lo, hi = wilson_interval(int(counts[n - 1]), n, confidence)
+        lo, hi = clopper_pearson_interval(int(counts[n - 1]), n, confidence)
         covered += bool(lo <= p <= hi)
     se = math.sqrt(0.95 * 0.05 / runs)
     assert covered / runs >= 0.95 - 3 * se

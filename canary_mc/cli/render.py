@@ -161,7 +161,7 @@ def estimate_tables(estimate: ExperimentEstimate) -> list[RenderableType]:
     scenarios = FittedTable(
         title=(
             f"{escape(estimate.experiment)}: {estimate.n_rollouts:,} rollouts per scenario, "
-            f"seed {estimate.seed} (95% intervals: Wilson for rates)"
+            f"seed {estimate.seed} (95% intervals: Clopper–Pearson for rates)"
         ),
         key=[Column("scenario", "left")],
         values=[

@@ -1,5 +1,6 @@
 """Frozen, validated domain objects: what a policy, a world and an experiment are."""
 
+from canary_mc.model import rule_caveats  # noqa: F401  (registers the rules' caveats)
 from canary_mc.model.experiment import HEALTHY_NAME, Experiment
 from canary_mc.model.policy import Policy, Stage
 from canary_mc.model.sweep import Arange, Linspace, Sweep

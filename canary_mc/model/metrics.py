@@ -320,6 +320,12 @@ class MetricCheck:
         """True for ``delta`` and ``ratio``: no baseline data, no check."""
         return self.compare != "absolute"
 
+    @property
+    def bad_is_increase(self) -> bool:
+        """True when the bad change is an increase of the signal the metric reads (more
+        errors, slower, a higher gauge): a success rate falling is the error signal rising."""
+        return (self.direction == "increase") != (self.kind == "success_rate")
+
 
 def _limit(value: float | None, scale: float = 1.0, exact_scale: Fraction = Fraction(1)):
     if value is None:

@@ -113,16 +113,20 @@ class ZTestRule(Frozen):
         One-sided significance level of one analysis, in (0, 1).
     scope : {"stage", "rollout"}
         Evidence accumulated over each stage (a new test per stage) or the whole rollout.
-    correction : {"none", "bonferroni", "pocock", "obrien_fleming"}
+    correction : {"none", "bonferroni", "pocock", "obrien_fleming", \
+"obrien_fleming_spending", "pocock_spending"}
         For the ``K`` looks of an analysis (a stage's ``duration_steps``, or the rollout's
         steps): ``none`` tests each look at ``alpha``; ``bonferroni`` at ``alpha / K``;
         ``pocock`` at the constant ``c_P(K)``; ``obrien_fleming`` at ``c_B(K) sqrt(K/k)``;
-        the last two hold the analysis's overall one-sided level at ``alpha``;
-        ``calibrated`` one constant ``critical_value`` at every look, found by simulating
+        these two hold the level at ``alpha`` when every look adds the same information.
+        ``obrien_fleming_spending`` and ``pocock_spending`` spend ``alpha`` by information
+        fraction (Lan-DeMets), on the analysis's real information per look (counts
+        model: ``1 / (1/N_c + 1/N_b)`` of the cumulative requests), so the level is
+        ``alpha`` at any traffic plan, up to the normal approximation.
+        ``calibrated``: one constant ``critical_value`` at every look, found by simulating
         the healthy canary on the file's own traffic plan so that the rule's real
         false-alarm rate (every analysis and metric together) is ``alpha``
-        (:mod:`canary_mc.tune.calibrate`; the textbook constants assume equal, normal
-        increments, which a 1/5/25/50% counts plan is not).
+        (:mod:`canary_mc.tune.calibrate`).
     critical_value : float, optional
         ``calibrated`` only: the z-scale constant; set by calibration when absent.
     alpha_split : {"per_metric", "shared"}
@@ -135,7 +139,15 @@ class ZTestRule(Frozen):
     kind: Literal["ztest"]
     alpha: Probability = 0.05
     scope: Literal["stage", "rollout"] = "rollout"
-    correction: Literal["none", "bonferroni", "pocock", "obrien_fleming", "calibrated"] = "none"
+    correction: Literal[
+        "none",
+        "bonferroni",
+        "pocock",
+        "obrien_fleming",
+        "obrien_fleming_spending",
+        "pocock_spending",
+        "calibrated",
+    ] = "none"
     alpha_split: Literal["per_metric", "shared"] = "per_metric"
     critical_value: Annotated[Number, Field(gt=0)] | None = None
 

@@ -671,7 +671,7 @@ def recommendations(
 ) -> list[Recommendation]:
     """For each noise level, the best threshold setting that keeps false alarms under target.
 
-    A setting meets the target when the upper end of its false-alarm rate's 95% Wilson
+    A setting meets the target when the upper end of its false-alarm rate's 95% Clopper–Pearson
     interval is strictly below ``target``: a point estimate under the target is not
     enough. Among those, the highest detection wins, detection being the mean over the
     regression scenarios (each weighted equally); ties go to the lower upper bound, then

@@ -316,7 +316,7 @@ def tradeoff_plot(
     """Detection rate against false-alarm rate as the threshold setting varies.
 
     One line per regression scenario (colour) and noise level (line style), points in
-    ascending threshold order, labelled with the setting; 95% Wilson intervals as error
+    ascending threshold order, labelled with the setting; 95% Clopper–Pearson intervals as error
     bars in both directions; a dashed line at ``target``. The false-alarm axis is linear
     up to 0.1% and logarithmic above, so 1% and 10% are both legible.
 

@@ -335,9 +335,9 @@ def report_markdown(
                     else ""
                 )
                 + ".",
-                "- Rates are shares of rollouts, with 95% Wilson intervals. The false-alarm "
-                f"rate is how often the healthy scenario (`{healthy}`) rolled back; detection, "
-                "how often a regression did. Drawn by `canary-mc plot` from "
+                "- Rates are shares of rollouts, with 95% Clopper–Pearson intervals. The "
+                f"false-alarm rate is how often the healthy scenario (`{healthy}`) rolled "
+                "back; detection, how often a regression did. Drawn by `canary-mc plot` from "
                 "`summary.parquet` and `stages.parquet` alone.",
             ]
         )
@@ -407,9 +407,9 @@ def report_markdown(
     out.append(
         "One line per regression scenario (colour) and noise level (line style); along a "
         "line the threshold setting rises, labelled at each point. Error bars are 95% "
-        f"Wilson intervals in both directions; the dashed line is the {format_percent(target)} "
-        "target. Up and to the left is better. The false-alarm axis is linear below 0.1% "
-        "and logarithmic above.\n"
+        "Clopper–Pearson intervals in both directions; the dashed line is the "
+        f"{format_percent(target)} target. Up and to the left is better. The false-alarm "
+        "axis is linear below 0.1% and logarithmic above.\n"
     )
     out.append(_images(tradeoffs, "Detection against false-alarm rate"))
     out.append("\n## Where rollbacks happen\n")

@@ -8,14 +8,15 @@ from statistics import NormalDist
 from typing import Any
 
 from canary_mc.model import Policy
-from canary_mc.stats.intervals import CONFIDENCE, mean_interval, wilson_interval
+from canary_mc.stats.intervals import CONFIDENCE, clopper_pearson_interval, mean_interval
 from canary_mc.stats.tally import BlastTally, Tally
 
 
 @dataclass(frozen=True)
 class Rate:
-    """A proportion estimated from ``events`` out of ``n``, with its Wilson interval
-    (95% unless an adaptive run asked for a wider level, :mod:`canary_mc.tune.precision`)."""
+    """A proportion estimated from ``events`` out of ``n``, with its Clopper-Pearson
+    interval (95% unless an adaptive run asked for a wider level,
+    :mod:`canary_mc.tune.precision`)."""
 
     events: int
     n: int
@@ -25,7 +26,7 @@ class Rate:
 
     @classmethod
     def of(cls, events: int, n: int, confidence: float = CONFIDENCE) -> Rate:
-        lo, hi = wilson_interval(events, n, confidence)
+        lo, hi = clopper_pearson_interval(events, n, confidence)
         return cls(events=events, n=n, rate=events / n, lo=float(lo), hi=float(hi))
 
 

@@ -10,14 +10,17 @@ CONFIDENCE = 0.95
 """Two-sided confidence level of every interval canary-mc reports."""
 
 
-def wilson_interval(
+def clopper_pearson_interval(
     successes: int | np.ndarray, n: int | np.ndarray, confidence: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (no continuity correction).
+    """Clopper-Pearson ("exact") interval for a binomial proportion.
 
-    Chosen over the normal (Wald) interval because it keeps close to its nominal
-    coverage for rates near 0 or 1 and for small ``n``, which is where false-alarm
-    rates live.
+    ``lo`` is the ``(1 - confidence) / 2`` quantile of ``Beta(k, n - k + 1)`` (0 at
+    ``k = 0``) and ``hi`` the ``(1 + confidence) / 2`` quantile of ``Beta(k + 1, n - k)``
+    (1 at ``k = n``). Its coverage is at least ``confidence`` for every true rate and
+    every ``n``. Chosen over Wilson's score interval, whose exact coverage dips to about
+    0.84 near ``n p = 0.18`` and stays below 0.93 for ``n p`` between 0.07 and 4: rare
+    events (false alarms of tight policies, per-stage fractions) are what users read.
 
     Parameters
     ----------
@@ -35,21 +38,18 @@ def wilson_interval(
 
     Examples
     --------
-    >>> lo, hi = wilson_interval(5, 100)
+    >>> lo, hi = clopper_pearson_interval(5, 100)
     >>> round(float(lo), 4), round(float(hi), 4)
-    (0.0215, 0.1118)
+    (0.0164, 0.1128)
     """
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    k = np.asarray(successes)
-    n = np.asarray(n)
-    p = k / n
-    denominator = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # At k = 0 and k = n the bound is exactly 0 or 1; the formula leaves rounding dust,
-    # which would put the estimate itself outside its interval.
-    lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    from scipy.special import betaincinv  # deferred: a worker never needs it
+
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    tail = (1.0 - confidence) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(k == 0, 0.0, betaincinv(np.maximum(k, 1), n - k + 1, tail))
+        hi = np.where(k == n, 1.0, betaincinv(k + 1, np.maximum(n - k, 1), 1.0 - tail))
     return lo, hi
 
 

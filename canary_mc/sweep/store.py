@@ -36,10 +36,11 @@ from canary_mc.stats.tally import Tally
 POINT_FORMAT = 3
 """Version of the point-file layout; part of every point key. 3: with a checksum."""
 
-ENGINE_FORMAT = 2
+ENGINE_FORMAT = 3
 """Version of the engine's numbers; part of every point key. Bump it with any change that
 alters a result for the same configuration and seed (a stream, a kernel's arithmetic),
-so saved points of the old engine are never reused."""
+so saved points of the old engine are never reused. 2: rollbacks per metric; 3: exact
+latency scores, spending corrections, equal-size Mann-Whitney samples on counts."""
 
 SUMMARY = "summary.parquet"
 STAGES = "stages.parquet"

@@ -15,7 +15,7 @@ the file and seed, and so is the stopping look: the same seed and precision give
 same rollouts and the same numbers, for any chunk size, worker count or executor.
 
 Optional stopping. Stopping when an interval is narrow makes the stopping time depend
-on the data (a Wilson interval is narrower away from 1/2), so a plain 95% interval at
+on the data (a binomial interval is narrower away from 1/2), so a plain 95% interval at
 the stopping look would cover less than 95%. Every interval of an adaptive run is
 therefore computed at level ``1 - 0.05 / L``, ``L`` the number of looks the schedule
 allows (Bonferroni over the looks), and the stopping rule judges those same intervals.

@@ -12,13 +12,19 @@ kernel uses only ``exp`` and the tails ``math.erfc``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from canary_mc.engine.rules.spending import (
+    SPENDING_CORRECTIONS,
+    odd_count,
+    simpson_weights,
+    spending_critical_values,
+)
 from canary_mc.errors import ConfigError
 
 GRID_STEP = 0.1
@@ -35,13 +41,6 @@ def normal_quantile(p: float) -> float:
 
 def _upper_tail(x: np.ndarray) -> np.ndarray:
     return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in x.tolist()])
-
-
-def _simpson_weights(m: int, h: float) -> np.ndarray:
-    w = np.full(m, 2.0)
-    w[1::2] = 4.0
-    w[0] = w[-1] = 1.0
-    return w * (h / 3.0)
 
 
 def crossing_probability(bounds: tuple[float, ...]) -> float:
@@ -62,11 +61,11 @@ def crossing_probability(bounds: tuple[float, ...]) -> float:
     upper = [c * math.sqrt(k) for k, c in enumerate(bounds, start=1)]
     total = 0.5 * math.erfc(upper[0] / math.sqrt(2.0))
     # Sub-density of S_1 on its continuation grid y_j = upper - j h (j = 0 .. m-1).
-    m = _odd(math.ceil((upper[0] + TAIL) / h) + 1)
+    m = odd_count(math.ceil((upper[0] + TAIL) / h) + 1)
     grid = upper[0] - h * np.arange(m)
     density = np.exp(-0.5 * grid * grid) / math.sqrt(2.0 * math.pi)
     for k in range(2, len(bounds) + 1):
-        mass = density * _simpson_weights(density.shape[0], h)
+        mass = density * simpson_weights(density.shape[0], h)
         shift = upper[k - 1] - upper[k - 2]
         # Crossing at look k: sum_j mass_j * P(eps > upper_k - y_j), upper_k - y_j = shift + j h.
         reach = min(mass.shape[0], max(0, int((TAIL - shift) / h) + 2))
@@ -78,16 +77,12 @@ def crossing_probability(bounds: tuple[float, ...]) -> float:
         x = shift + h * d
         taps = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
         full = np.convolve(mass, taps[::-1])
-        m = _odd(math.ceil((upper[k - 1] + TAIL * math.sqrt(k)) / h) + 1)
+        m = odd_count(math.ceil((upper[k - 1] + TAIL * math.sqrt(k)) / h) + 1)
         index = np.arange(m) + d_hi
         inside = (index >= 0) & (index < full.shape[0])
         density = np.zeros(m)
         density[inside] = full[index[inside]]
     return total
-
-
-def _odd(m: int) -> int:
-    return m if m % 2 else m + 1
 
 
 def _solve(level: Callable[[float], float], alpha: float, lo: float, hi: float) -> float:
@@ -119,7 +114,11 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
 
     Parameters
     ----------
-    correction : {"none", "bonferroni", "pocock", "obrien_fleming"}
+    correction : {"none", "bonferroni", "pocock", "obrien_fleming", \
+"obrien_fleming_spending", "pocock_spending"}
+        The spending corrections (:mod:`canary_mc.engine.rules.spending`) here assume equal
+        information per look; pass the real information to
+        :func:`~canary_mc.engine.rules.spending.spending_critical_values` where it is not.
     n_looks : int
         ``K``, the number of looks of one analysis, >= 1.
     alpha : float
@@ -134,6 +133,8 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
         return (normal_quantile(1 - alpha),) * n_looks
     if correction == "bonferroni":
         return (normal_quantile(1 - alpha / n_looks),) * n_looks
+    if correction in SPENDING_CORRECTIONS:  # equal information per look
+        return spending_critical_values(correction, tuple(range(1, n_looks + 1)), alpha)
     if n_looks == 1:
         return (normal_quantile(1 - alpha),)
     lo, hi = normal_quantile(1 - alpha), normal_quantile(1 - alpha / n_looks) + 0.1
@@ -152,13 +153,48 @@ def critical_values(correction: str, n_looks: int, alpha: float) -> tuple[float,
     )
 
 
-def ztest_critical_values(rule: Any, n_looks: int) -> tuple[float, ...]:
-    """Critical values of a ``ztest`` rule's analysis of ``n_looks`` looks.
+def look_critical_values(
+    correction: str, alpha: float, information: np.ndarray
+) -> tuple[float, ...]:
+    """Critical values of an analysis whose looks carry ``information`` (cumulative).
+
+    The spending corrections use the information itself; the others depend only on the
+    number of looks ``K = len(information)``.
+
+    Parameters
+    ----------
+    correction : str
+        As for :func:`critical_values`.
+    alpha : float
+    information : ndarray of float64, shape (K,)
+        Cumulative information at each look (see
+        :func:`~canary_mc.engine.rules.spending.spending_critical_values`).
+
+    Returns
+    -------
+    tuple of float, length K
+    """
+    if correction in SPENDING_CORRECTIONS:
+        return spending_critical_values(correction, tuple(np.asarray(information).tolist()), alpha)
+    return critical_values(correction, len(information), alpha)
+
+
+def ztest_critical_values(rule: Any, information: Sequence[float]) -> tuple[float, ...]:
+    """Critical values of a ``ztest`` rule's analysis whose looks carry ``information``.
 
     ``correction: calibrated`` uses the rule's own ``critical_value`` at every look, a
     constant found by simulating the healthy canary on the file's traffic plan
-    (:func:`canary_mc.tune.calibrate.calibrate_experiment`); the others the textbook
-    values of :func:`critical_values`.
+    (:func:`canary_mc.tune.calibrate.calibrate_experiment`); the others are
+    :func:`look_critical_values` (the spending corrections by information fraction, the
+    textbook ones by the number of looks).
+
+    Parameters
+    ----------
+    rule : ZTestRule
+        With its ``alpha_split`` applied.
+    information : sequence of float, length K
+        Cumulative information at each look; equal increments (``1, 2, ..., K``) where
+        every look carries the same.
 
     Raises
     ------
@@ -171,5 +207,5 @@ def ztest_critical_values(rule: Any, n_looks: int) -> tuple[float, ...]:
                 "policy.rule.correction: calibrated needs its critical value: run the file "
                 "with `canary-mc run` (which calibrates it) or set policy.rule.critical_value"
             )
-        return (float(rule.critical_value),) * n_looks
-    return critical_values(rule.correction, n_looks, rule.alpha)
+        return (float(rule.critical_value),) * len(information)
+    return look_critical_values(rule.correction, rule.alpha, information)

@@ -13,8 +13,7 @@ def stat_sign(check: MetricCheck) -> float:
     """+1 when the bad change of the metric is an increase of its signal (more errors,
     slower, a higher gauge), -1 when it is a decrease (a success rate falling is the
     error signal rising: +1)."""
-    increase = check.direction == "increase"
-    return 1.0 if increase != (check.kind == "success_rate") else -1.0
+    return 1.0 if check.bad_is_increase else -1.0
 
 
 def sprt_effect(check: MetricCheck, rule: SprtRule) -> float:

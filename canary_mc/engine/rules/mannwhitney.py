@@ -7,8 +7,8 @@ block and step-major, so rollout ``i`` gets the same samples whatever chunk it i
 
 - Gaussian model: a sample is one measurement with the model's per-step noise:
   canary ``base + effect + sigma z``, baseline ``base + sigma z'`` (not clamped).
-- Counts model: the step's requests are split into ``samples_per_step`` sub-intervals of
-  ``n // samples_per_step`` requests; a sample is a sub-interval's error rate
+- Counts model: each side's sample is a sub-interval of ``min(n_c, n_b) // samples_per_step``
+  requests (the same number on both sides, :func:`sample_requests`); a sample is its error rate
   (``Binomial(n_sub, p) / n_sub``, at the service's rate without the step's rate jitter)
   or its latency metric. The fault acts as on the step (thinning for errors, factor and
   delta for latency; a tail-only fault is applied as its factor and delta).
@@ -21,10 +21,16 @@ from statistics import NormalDist
 
 import numpy as np
 
+from canary_mc.engine.core.binomial import binomial_from_uniform
 from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric_codes
 from canary_mc.engine.core.schedule import FaultPlan, PolicyPlan, WorldPlan
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS, block_rng, blocks_of, content_key
-from canary_mc.engine.noise.counts import CountsWorldPlan, faulty_error_rate, latency_metric
+from canary_mc.engine.noise.counts import (
+    CountsWorldPlan,
+    TrafficPlan,
+    faulty_error_rate,
+    latency_metric,
+)
 from canary_mc.engine.noise.draws import GaussianDraws
 from canary_mc.engine.rules.common import stat_sign
 from canary_mc.model.rules import MannWhitneyRule
@@ -162,8 +168,7 @@ def counts_samples(
         The counts model's presence uniforms (intermittent faults).
     """
     n_steps = world.n_steps
-    cn = (world.traffic.canary_requests // m)[:, None, None]
-    bn = (world.traffic.baseline_requests // m)[:, None, None]
+    cn = bn = sample_requests(world.traffic, m)[:, None, None]
     shape = (n_steps, m, BLOCK_ROLLOUTS)
     p = world.error_rate
     out = [{k: [] for k in ("ce", "be", "cl", "bl")} for _ in faults]
@@ -200,11 +205,11 @@ def counts_samples(
             )
             h = healthy[:, :, rows]
             extra = faulty_error_rate(np.full(h.shape, p), columns, present) - p
-            # Thinning by uniforms (one per sub-interval): exact Bernoulli per request is
-            # not needed here; a binomial from the same uniforms keeps it scenario-stable.
+            # Thinning by uniforms (one per sub-interval): a binomial by inversion of the
+            # same uniforms keeps it scenario-stable.
             prob = np.clip(np.where(extra >= 0, extra / (1 - p), -extra / p), 0, 1)
             trials = np.where(extra >= 0, cn - h, h)
-            changed = _binomial_from_uniform(trials, prob, uniform[f][:, :, rows])
+            changed = binomial_from_uniform(trials, prob, uniform[f][:, :, rows])
             errors = h + np.where(extra >= 0, changed, -changed)
             with np.errstate(divide="ignore", invalid="ignore"):
                 parts["ce"].append(np.moveaxis(errors / cn, -1, 0))
@@ -225,26 +230,33 @@ def counts_samples(
     ]
 
 
+def sample_requests(traffic: TrafficPlan, m: int) -> np.ndarray:
+    """Requests behind each sample, the same on both sides: ``min(n_c, n_b) // m``.
+
+    WHY the same: the U test assumes the two sides' samples are identically distributed
+    under H0. A sub-interval rate over 90 requests is not distributed as one over 10
+    (ties, spread), so with ``baseline: rest`` at 90% traffic a healthy canary failed a
+    look about half the time. The larger side's samples use only part of its requests.
+
+    Parameters
+    ----------
+    traffic : TrafficPlan
+    m : int
+        Samples per side and step.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_steps,)
+    """
+    return np.minimum(traffic.canary_requests, traffic.baseline_requests) // m
+
+
 def _latency(z: np.ndarray, requests: np.ndarray, world: CountsWorldPlan) -> np.ndarray:
     # Sub-interval latency metric; quantiles by the normal order-statistic approximation
     # of the standardised draw (the sample's rank statistic is all the U test uses).
-    return latency_metric(z, requests, world.latency_ms, world.latency_log_sigma, world.quantile)
-
-
-def _binomial_from_uniform(trials: np.ndarray, prob: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``Binomial(trials, prob)`` by inversion of one uniform (trials are small here)."""
-    trials = np.broadcast_to(trials, u.shape)
-    prob = np.broadcast_to(prob, u.shape)
-    k = np.zeros(u.shape, dtype=np.int64)
-    pmf = (1.0 - prob) ** trials
-    cdf = pmf.copy()
-    top = int(trials.max()) if trials.size else 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for j in range(top):
-            more = (u > cdf) & (k < trials)
-            if not more.any():
-                break
-            pmf = pmf * (trials - j) / (j + 1) * prob / (1.0 - prob)
-            k += more
-            cdf = cdf + np.where(prob < 1, pmf, 0.0)
-    return np.where(prob >= 1, trials, k)
+    # A step where a side serves nothing (baseline: rest at 100%) has 0 requests per
+    # sample: NaN samples, which never fire.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return latency_metric(
+            z, requests, world.latency_ms, world.latency_log_sigma, world.quantile
+        )

@@ -1,11 +1,14 @@
 """The decision rules on the counts model: counts in, per-rollout outcomes out.
 
-Error evidence is the counts themselves (integers); latency evidence is the difference of
-the two sides' latency metrics with a normal approximation of its sampling variance
-(:func:`latency_metric_variance`). See ``docs/rules.md`` ("On the counts model").
+Error evidence is the counts themselves (integers). Latency evidence is the difference of
+the two sides' latency metrics for the threshold-type rules, and for the statistical
+rules the difference of their exact normal scores weighted by the asymptotic standard
+deviations (:func:`~canary_mc.engine.rules.latency_null.latency_evidence`,
+:func:`latency_metric_variance`), exactly normal under H0, for every latency metric.
+See ``docs/rules.md`` ("On the counts model").
 
 - **Fixed schedule** (``failure_limit``, ``ztest``, ``msprt``): the observations of
-  :func:`canary_mc.engine.counts.observe_counts` for the whole rollout, then "fires at
+  :func:`canary_mc.engine.noise.counts.observe_counts` for the whole rollout, then "fires at
   step" arrays, the first firing step decides (as for ``threshold``).
 - **Outcome-dependent schedule** (``cumulative_checks``, ``sprt``): the canary's traffic
   at a step depends on the stage each rollout has reached, so the counts are drawn step by
@@ -44,6 +47,7 @@ from canary_mc.engine.noise.draws import PRESENCE_VARIATE
 from canary_mc.engine.rules.boundaries import ztest_critical_values
 from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
 from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
+from canary_mc.engine.rules.latency_null import latency_evidence
 from canary_mc.model import Policy, Scenario, Service
 from canary_mc.model.metrics import QUANTILE_LEVELS, MetricCheck
 from canary_mc.model.rules import (
@@ -134,9 +138,13 @@ def metric_sum_fires(
     """Where one metric's z-test or mSPRT fires, over each analysis (stage or rollout).
 
     Rates: the pooled two-proportion z (:func:`counts_z`); latency: the standardised sum
-    of latency-statistic differences (:func:`latency_z`); gauges: the same with each
-    step's null variance ``2 sigma^2`` (both sides measured). The sign follows the
-    metric's bad direction (:func:`stat_sign`).
+    of the steps' latency evidence (:func:`latency_z` of
+    :func:`~canary_mc.engine.rules.latency_null.latency_evidence`, exactly normal under
+    H0 for the metric's own statistic); gauges: the standardised sum of differences with
+    each step's null variance ``2 sigma^2`` (both sides measured). The sign follows the
+    metric's bad direction (:func:`stat_sign`). The spending corrections use each
+    metric's own information per look (rates ``1 / (1/N_c + 1/N_b)``, latency and gauges
+    the running sum's null variance).
 
     Returns
     -------
@@ -150,8 +158,12 @@ def metric_sum_fires(
     if check.signal == "latency":
         stat_world = world.with_stat(world.stat_of(check))
         canary, baseline = obs.latency(world.stat_of(check), world.default_stat)
-        delta = sign * (canary - baseline)
-        variance = latency_metric_variance(cn, stat_world) + latency_metric_variance(bn, stat_world)
+        var_c = latency_metric_variance(cn, stat_world)
+        var_b = latency_metric_variance(bn, stat_world)
+        # Exactly N(0, var_c + var_b) under H0 at any request counts (latency_null).
+        evidence = latency_evidence(canary, cn, baseline, bn, var_c, var_b, stat_world)
+        delta = sign * evidence
+        variance = var_c + var_b
     elif check.signal == "gauge":
         canary, baseline = obs.gauges[check.name]
         delta = sign * (canary - baseline)
@@ -159,11 +171,11 @@ def metric_sum_fires(
         variance = np.where(have, 2.0 * sd * sd, np.inf)
     for a, b in segments(rule.scope, policy):
         if check.signal == "rate":
-            z, r = counts_z(obs, a, b, rule, have[a:b])
+            z, r, information = counts_z(obs, a, b, rule, have[a:b])
             z = sign * z
         else:
-            z, r = latency_z(delta[:, a:b], variance[a:b], rule)
-        fire[:, a:b] = _sum_fires(z, r, rule, have[a:b])
+            z, r, information = latency_z(delta[:, a:b], variance[a:b], rule)
+        fire[:, a:b] = _sum_fires(z, r, rule, have[a:b], information)
     return fire, have
 
 
@@ -173,7 +185,7 @@ def counts_z(
     b: int,
     rule: ZTestRule | MsprtRule,
     have: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pooled two-proportion z on counts accumulated over steps ``[a, b)``.
 
     Only steps where both sides served requests (``have``, shape ``(b - a,)``) are
@@ -189,6 +201,9 @@ def counts_z(
     Returns
     -------
     z, r : ndarray of float64, shape (n_rollouts, b - a)
+    information : ndarray of float64, shape (b - a,)
+        ``1 / V_k`` (the information up to ``p (1 - p)``) of the same accumulated
+        requests; 0 until the first step with data. The spending corrections' input.
     """
     if have is None:
         have = (obs.canary_requests[0, a:b] > 0) & (obs.baseline_requests[0, a:b] > 0)
@@ -210,13 +225,13 @@ def counts_z(
             ref = step_inv[finite.argmax()] if finite.any() else np.inf
             r = rule.tau * rule.tau * ref / inv
     z[~np.isfinite(z)] = np.nan
-    return z, r
+    return z, r, 1.0 / inv[0]  # 1 / inf = 0 before the first step with data
 
 
 def latency_z(
     delta: np.ndarray, variance: np.ndarray, rule: ZTestRule | MsprtRule
-) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised running sum of latency-metric differences over an analysis.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised running sum of per-step latency (or gauge) evidence over an analysis.
 
     ``Z_k = S_k / sqrt(V_k)`` with ``S_k`` the sum of the steps' differences (steps
     without data skipped) and ``V_k`` the sum of their null variances; for the mixture
@@ -227,6 +242,12 @@ def latency_z(
     ----------
     delta : ndarray of float64, shape (n_rollouts, K)
     variance : ndarray of float64, shape (K,)
+
+    Returns
+    -------
+    z, r : ndarray of float64, shape (n_rollouts, K)
+    information : ndarray of float64, shape (K,)
+        ``V_k``, the running sum's null variance (the spending corrections' input).
     """
     have = np.isfinite(variance)
     s = np.cumsum(np.where(have, np.nan_to_num(delta), 0.0), axis=1)
@@ -238,24 +259,30 @@ def latency_z(
         if rule.kind == "msprt" and have.any():
             r = rule.tau * rule.tau * k * k * variance[have.argmax()] / v
     z = np.where(v > 0, z, np.nan)
-    return z, np.broadcast_to(r, z.shape)
+    return z, np.broadcast_to(r, z.shape), v
 
 
 def _sum_fires(
-    z: np.ndarray, r: np.ndarray, rule: ZTestRule | MsprtRule, have: np.ndarray
+    z: np.ndarray,
+    r: np.ndarray,
+    rule: ZTestRule | MsprtRule,
+    have: np.ndarray,
+    information: np.ndarray,
 ) -> np.ndarray:
     """Fire where ``Z_k > c_k`` (ztest) or the normal-mixture likelihood ratio
     ``(1 + r)^(-1/2) exp(r Z^2 / (2 (1 + r)))`` reaches ``1/alpha`` with ``Z > 0`` (msprt).
 
     Only steps with data (``have``, shape ``(K,)``) are looks: the ``k``-th of them is
-    tested against ``c_k`` of ``sum(have)`` looks; the others never fire.
+    tested against ``c_k`` of ``sum(have)`` looks; the others never fire. The spending
+    corrections' ``c_k`` follow the looks' cumulative ``information`` (shape ``(K,)``,
+    :func:`~canary_mc.engine.rules.boundaries.look_critical_values`).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         if rule.kind == "ztest":
             n_looks = int(have.sum())
             if n_looks == 0:
                 return np.zeros(z.shape, dtype=bool)
-            c = np.asarray(ztest_critical_values(rule, n_looks))
+            c = np.asarray(ztest_critical_values(rule, information[have]))
             look = np.maximum(np.cumsum(have) - 1, 0)
             return (z > c[look]) & have
         log_lr = -0.5 * np.log1p(r) + r * z * z / (2.0 * (1.0 + r))
@@ -583,15 +610,17 @@ class CountsHeldObserver:
                 stat = world.stat_of(check)
                 canary, baseline = obs.latency(stat, world.default_stat)
                 stat_world = world.with_stat(stat)
-                var = latency_metric_variance(cn, stat_world) + latency_metric_variance(
-                    bn, stat_world
-                )
+                var_c = latency_metric_variance(cn, stat_world)
+                var_b = latency_metric_variance(bn, stat_world)
+                var = var_c + var_b
+                # Exactly N(0, var) under H0, so Wald's bounds hold (latency_null).
+                x = latency_evidence(canary[:, 0], cn, baseline[:, 0], bn, var_c, var_b, stat_world)
             else:
                 canary, baseline = obs.gauges[check.name]
                 sd = dict((name, sd) for name, _, sd in world.gauges)[check.name]
                 var = 2.0 * sd * sd
-            with np.errstate(invalid="ignore", divide="ignore"):
                 x = canary[:, 0] - baseline[:, 0]
+            with np.errstate(invalid="ignore", divide="ignore"):
                 if sign < 0:
                     x = -x
                 increments.append(d / var * (x - d / 2.0))

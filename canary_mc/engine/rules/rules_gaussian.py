@@ -48,7 +48,7 @@ from canary_mc.model.rules import (
 def ztest_bounds(rule: ZTestRule, n_looks: int) -> list[float]:
     """Bounds on the sum of deltas in units of sigma: fire at look ``k`` when
     ``S_k > sigma * bound[k-1]``, i.e. ``Z_k = S_k / (sigma sqrt(k)) > c_k``."""
-    c = ztest_critical_values(rule, n_looks)
+    c = ztest_critical_values(rule, np.arange(1.0, n_looks + 1))  # equal information
     return [c[k - 1] * math.sqrt(k) for k in range(1, n_looks + 1)]
 
 
