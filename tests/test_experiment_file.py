@@ -375,3 +375,21 @@ def test_any_text_gives_an_experiment_or_located_problems(text):
         for problem in exc.problems:
             assert problem.file == "f.yaml"
             assert problem.line is None or 1 <= problem.line <= lines, problem
+
+
+@pytest.mark.parametrize("correction", ["none", "bonferroni", "pocock", "obrien_fleming_spending"])
+def test_a_critical_value_without_calibration_is_refused_where_written(tmp_path, correction):
+    rule = f"  rule: {{kind: ztest, correction: {correction}, critical_value: 2.1}}\n"
+    path = write(tmp_path, VALID.replace("policy:\n", "policy:\n" + rule))
+    col = rule.index("critical_value") + 1
+    assert problems_of(path) == [
+        f"{path}:4:{col + len('critical_value: ')}: policy.rule.critical_value: is used only "
+        "with correction: calibrated (the other corrections compute their own critical "
+        f"values), got correction: {correction}"
+    ]
+
+
+def test_a_calibrated_rule_may_carry_its_critical_value(tmp_path):
+    rule = "  rule: {kind: ztest, correction: calibrated, critical_value: 2.1}\n"
+    experiment = load_experiment(write(tmp_path, VALID.replace("policy:\n", "policy:\n" + rule)))
+    assert experiment.policy.rule.critical_value == 2.1

@@ -151,6 +151,22 @@ class ZTestRule(Frozen):
     alpha_split: Literal["per_metric", "shared"] = "per_metric"
     critical_value: Annotated[Number, Field(gt=0)] | None = None
 
+    @model_validator(mode="after")
+    def _critical_value_only_when_calibrated(self) -> ZTestRule:
+        if self.critical_value is not None and self.correction != "calibrated":
+            raise_at(
+                "ZTestRule",
+                [
+                    (
+                        ("critical_value",),
+                        "is used only with correction: calibrated (the other corrections "
+                        f"compute their own critical values), got correction: {self.correction}",
+                        self.critical_value,
+                    )
+                ],
+            )
+        return self
+
 
 class SprtRule(Frozen):
     """Wald's sequential probability ratio test, one per metric and stage.
