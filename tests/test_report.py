@@ -250,16 +250,17 @@ def test_panel_functions_draw_into_a_given_axes(grid):
 # --- the recommendation -------------------------------------------------------------
 
 
-def test_recommendation_uses_the_upper_bound_and_the_mean_detection(grid):
+def test_recommendation_uses_the_upper_bound_and_spends_the_budget(grid):
     _, roles, frame = grid
-    # Why, by hand: 5/1000 = 0.5% is below 1% but its Wilson upper bound is not.
+    # Why, by hand: 5/1000 = 0.5% is below 1% but its upper bound is not.
     assert 5 / N < 0.01 < wilson(5, N)[1]
     assert wilson(2, N)[1] < 0.01 and wilson(3, N)[1] < 0.01 < wilson(8, N)[1]
     advice = {(r.values, r.noise_level): r for r in recommendations(frame, roles, target=0.01)}
     assert len(advice) == 4
 
-    # 0.5 has the best detection and a 0.5% point estimate, but fails on its bound:
-    # of 1 and 2, 1 detects more (mean of 90% and 50% against 60% and 50%).
+    # tune's rule: among settings whose upper bound is within the budget, the one that
+    # spends the most of it (the highest false-alarm rate). 0.5 (5/1000) fails on its
+    # bound; 1 (2/1000) spends more than 2 (0/1000). Detection stays per scenario.
     row = advice[(((RATE, 0.01),), "0.002")]
     assert (row.threshold_setting, row.n_meeting, row.n_settings) == ("1", 2, 3)
     assert row.false_alarm == 2 / N and row.false_alarm_hi == pytest.approx(wilson(2, N)[1])
@@ -271,28 +272,29 @@ def test_recommendation_uses_the_upper_bound_and_the_mean_detection(grid):
     row = advice[(((RATE, 0.01),), "0.004")]
     assert row.threshold_setting is None and row.n_meeting == 0
     assert row.closest == "2" and row.false_alarm == 8 / N
-    # All three meet it; error-regression alone ties 0.5 and 1 at 80%, but the mean over
-    # both regressions is 65%, 60%, 70%: 2 wins.
+    # All three meet it (1, 0 and 0 of 1000): 0.5 spends the most, whatever the mean of
+    # its detection rates (65%, against 60% and 70%): the rule never averages scenarios.
     row = advice[(((RATE, 0.02),), "0.002")]
-    assert (row.threshold_setting, row.mean_detection) == ("2", 0.7)
+    assert (row.threshold_setting, row.false_alarm, row.n_meeting) == ("0.5", 1 / N, 3)
     # Only 2 (3/1000) meets it.
     row = advice[(((RATE, 0.02),), "0.004")]
     assert (row.threshold_setting, row.n_meeting) == ("2", 1)
 
 
-def test_recommendation_ties_go_to_the_lower_bound_then_the_lower_setting(tmp_path):
+def test_recommendation_ties_go_to_the_lower_bound_then_the_first_setting(tmp_path):
     d = write_sweep(
         tmp_path / "tie",
         axes={SCALE: [3, 1, 2]},
-        healthy=lambda at: {1: 1, 2: 0, 3: 0}[at[SCALE]],
+        healthy=lambda at: {1: 1, 2: 1, 3: 0}[at[SCALE]],
         regressions={"error-regression": lambda at: 700},
     )
     results = read_results(d)
     roles = classify_axes(results.axes)
     (row,) = recommendations(with_settings(results.summary, roles), roles, target=0.01)
-    # 1 has a higher bound than 2 and 3 (1/1000 against 0/1000); 2 and 3 are equal.
+    # 1 and 2 spend the same budget (1/1000) with the same bound; the first in the
+    # grid's ascending order wins. 3 (0/1000) spends less.
     assert row.noise_level == "as in the file"
-    assert row.threshold_setting == "2"
+    assert row.threshold_setting == "1"
 
 
 def test_report_md_states_the_recommendation(grid_dir):
@@ -307,8 +309,9 @@ def test_report_md_states_the_recommendation(grid_dir):
         f"| 0.01 | 0.004 | none meets the target (closest: 2, upper bound 1.6%) {edge} |"
     )
     assert lines[1].endswith("| 0 of 3 |")
-    # (0.02, 0.002): mean detection 65%, 60%, 70% at scales 0.5, 1, 2: the largest wins
-    assert lines[2].startswith(f"| 0.02 | 0.002 | **2** {edge} | 0.00% (0.00–0.38) | 70% |")
+    # (0.02, 0.002): 1, 0 and 0 of 1,000 at scales 0.5, 1, 2: 0.5 spends the most budget
+    smallest = "(edge of the grid: `smallest policy.error_threshold_scale`)"
+    assert lines[2].startswith(f"| 0.02 | 0.002 | **0.5** {smallest} | 0.10% (0.02–0.56) |")
     assert lines[3].startswith(f"| 0.02 | 0.004 | **2** {edge} |")
     assert "edge" not in lines[0]  # scale 1 lies inside the grid
     rows_are = "one per combination of `service.error_rate`, noise level"
@@ -488,7 +491,7 @@ def test_plot_command_writes_and_lists_the_files(grid_dir):
     listed = result.stdout.split()
     assert listed[-2:] == [str(grid_dir / "report.md"), str(grid_dir / "report.html")]
     assert all(Path(p).is_file() for p in listed)
-    assert "below **5%**" in (grid_dir / "report.md").read_text()
+    assert "at most **5%**" in (grid_dir / "report.md").read_text()
 
 
 def test_docs_describe_every_plot():

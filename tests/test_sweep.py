@@ -669,7 +669,7 @@ def test_cli_sweep_draws_the_report_unless_no_plots(tmp_path):
     result = invoke("sweep", str(path), "--out", str(out), "--workers", "1", "--target", "0.05")
     assert result.exit_code == 0, result.output
     report = (out / "small" / "report.md").read_text()
-    assert "below **5%**" in report
+    assert "at most **5%**" in report
     assert (out / "small" / "plots" / "false_alarm_heatmap.png").read_bytes()[:8] == (
         b"\x89PNG\r\n\x1a\n"
     )

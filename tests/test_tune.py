@@ -397,8 +397,8 @@ def test_report_target_comes_from_the_file(tmp_path):
     )
     assert result.exit_code == 0, result.output
     report = out / "seed" / "report.md"
-    assert "below **5%**" in report.read_text()
+    assert "at most **5%**" in report.read_text()
     assert CliRunner().invoke(app, ["plot", str(out / "seed"), "--target", "0.02"]).exit_code == 0
-    assert "below **2%**" in report.read_text()
+    assert "at most **2%**" in report.read_text()
     assert CliRunner().invoke(app, ["plot", str(out / "seed")]).exit_code == 0
-    assert "below **5%**" in report.read_text()
+    assert "at most **5%**" in report.read_text()

@@ -33,6 +33,7 @@ import pandas as pd
 
 from canary_mc.errors import ConfigError, ResultsError
 from canary_mc.stats.formatting import rate_with_interval
+from canary_mc.tune.pick import Option, pick_setting
 
 NOT_SWEPT = "as in the file"
 """Label of the single threshold setting (or noise level) of a sweep that does not vary it."""
@@ -618,7 +619,7 @@ class Recommendation:
     noise_level : str
     threshold_setting : str or None
         The setting with the highest mean detection among those whose false-alarm
-        rate's upper 95% bound is below the target; ``None`` when none is.
+        rate's upper 95% bound is at most the target; ``None`` when none is.
     false_alarm, false_alarm_lo, false_alarm_hi : float
         False-alarm rate of the recommended setting or, when none meets the target, of
         the setting with the lowest upper bound (:attr:`closest`).
@@ -671,11 +672,13 @@ def recommendations(
 ) -> list[Recommendation]:
     """For each noise level, the best threshold setting that keeps false alarms under target.
 
-    A setting meets the target when the upper end of its false-alarm rate's 95% Clopper–Pearson
-    interval is strictly below ``target``: a point estimate under the target is not
-    enough. Among those, the highest detection wins, detection being the mean over the
-    regression scenarios (each weighted equally); ties go to the lower upper bound, then
-    to the lower threshold setting.
+    ``tune``'s rule (:func:`canary_mc.tune.pick.pick_setting`): a setting meets the target
+    when the upper end of its false-alarm rate's 95% Clopper–Pearson interval is at most
+    ``target`` (a point estimate under the target is not enough); among those, the one
+    that spends the most of the budget (the highest false-alarm rate, so on common random
+    numbers the loosest, with the most detection in every scenario) wins, and detection
+    is reported per scenario, not averaged. When none meets it, the setting with the
+    lowest upper bound is shown.
 
     Parameters
     ----------
@@ -720,14 +723,17 @@ def recommendations(
                         float(np.mean([d.rate for d in detection])),
                     )
                 )
-            meeting = [o for o in options if o[3] < target]
-            if meeting:
-                # max() keeps the first of equals, and `meeting` is in threshold order.
-                best = max(meeting, key=lambda o: (o[5], -o[3]))
-                chosen, closest = best, None
-            else:
-                best = min(options, key=lambda o: o[3])
-                chosen, closest = None, best[0]
+            # tune's choice rule (canary_mc.tune.pick), so a sweep and `tune` agree.
+            pick = pick_setting(
+                [
+                    Option(o[0], o[1], o[2], o[3], {d.scenario: (d.rate, d.lo, d.hi) for d in o[4]})
+                    for o in options
+                ],
+                budget=target,
+            )
+            shown = pick.chosen if pick.chosen is not None else pick.closest
+            best = next(o for o in options if o[0] == shown.label)
+            chosen, closest = (best, None) if pick.chosen is not None else (None, best[0])
             result.append(
                 Recommendation(
                     values=values,
@@ -739,7 +745,7 @@ def recommendations(
                     detection=best[4],
                     mean_detection=best[5],
                     n_settings=len(options),
-                    n_meeting=len(meeting),
+                    n_meeting=pick.n_meeting,
                     closest=closest,
                     edges=grid_edges(level, best[0], roles.threshold),
                 )

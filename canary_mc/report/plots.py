@@ -275,7 +275,7 @@ def false_alarm_heatmap(
                 va="center",
                 fontsize=8,
                 color="white" if dark else "black",
-                fontweight="bold" if grid.upper[i, j] < target else "normal",
+                fontweight="bold" if grid.upper[i, j] <= target else "normal",
             )
     _threshold_ticks(ax, grid.thresholds)
     ax.set_yticks(np.arange(n_rows))
@@ -671,7 +671,7 @@ def false_alarm_figure(
         _suptitle(
             experiment,
             "false-alarm rate (healthy rollouts rolled back)\n"
-            f"bold: the 95% upper bound is below the {format_percent(target)} target",
+            f"bold: the 95% upper bound is at most the {format_percent(target)} target",
             _page_fixed(page, fixed),
         ),
     )

@@ -353,12 +353,13 @@ def report_markdown(
     else:
         n_none = sum(r.threshold_setting is None for r in advice)
         out.append(
-            f"Target: a false-alarm rate below **{format_percent(target)}** with 95% "
-            "confidence, that is, the upper end of the rate's 95% interval is below "
+            f"Target: a false-alarm rate of at most **{format_percent(target)}** with 95% "
+            "confidence, that is, the upper end of the rate's 95% interval is at most "
             f"{format_percent(target)}; a point estimate below it is not enough. For each "
-            f"row ({_rows_are(roles)}), the threshold setting that meets the target with "
-            "the highest detection (the mean over the regression scenarios; ties go to the "
-            "lower false-alarm bound, then the lower setting). When no setting meets it, the row "
+            f"row ({_rows_are(roles)}), the setting that meets the target and spends the "
+            "most of it (the highest false-alarm rate: on the same rollouts, the loosest "
+            "threshold, which detects the most in every scenario), as `canary-mc tune` "
+            "chooses; detection is shown per scenario. When no setting meets it, the row "
             "shows the setting whose upper bound comes closest, with its rates.\n"
         )
         if not roles.threshold:
@@ -397,7 +398,7 @@ def report_markdown(
     out.append(f"\n## {title}\n")
     out.append(
         f"The healthy scenario's rollback rate in each cell ({layout}), in bold where "
-        "its 95% upper bound is below "
+        "its 95% upper bound is at most "
         f"{format_percent(target)}. The colour scale is logarithmic: pale yellow at 0.1% "
         "and below, orange at 1%, red at 10%, dark red towards 100%; grey cells were not "
         "in the sweep.\n"
