@@ -335,7 +335,9 @@ def report_markdown(
                     else ""
                 )
                 + ".",
-                "- Rates are shares of rollouts, with 95% Clopper–Pearson intervals. The "
+                "- Rates are shares of rollouts, with 95% Clopper–Pearson intervals (an "
+                "adaptive-precision sweep's are at its wider per-look level, which keeps 95% "
+                "coverage whatever look it stops at: `docs/tune.md`). The "
                 f"false-alarm rate is how often the healthy scenario (`{healthy}`) rolled "
                 "back; detection, how often a regression did. Drawn by `canary-mc plot` from "
                 "`summary.parquet` and `stages.parquet` alone.",
