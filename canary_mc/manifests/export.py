@@ -168,6 +168,21 @@ def _argo_condition(lo: float | None, hi: float | None, no_data: str) -> str:
     return body
 
 
+def _argo_failure(lo: float | None, hi: float | None, no_data: str) -> str:
+    """An Argo failure condition: the value strictly outside ``[lo, hi]``."""
+    parts = []
+    if lo is not None:
+        parts.append(f"result[0] < {_number(lo)}")
+    if hi is not None:
+        parts.append(f"result[0] > {_number(hi)}")
+    body = " || ".join(parts)
+    if no_data == "fail":
+        return f"len(result) == 0 || ({body})" if len(parts) > 1 else f"len(result) == 0 || {body}"
+    if no_data == "pass":
+        return f"len(result) > 0 && ({body})" if len(parts) > 1 else f"len(result) > 0 && {body}"
+    return body
+
+
 def export_argo(document: LocatedDocument, *, file: str) -> str:
     """The policy of an experiment document as a Rollout fragment and AnalysisTemplates."""
     r = _Refusals(file, document)
@@ -188,6 +203,7 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
     r.raise_any()
     scope = rule.get("scope", "stage") if kind == "failure_limit" else "stage"
     failure_limit = int(rule.get("failure_limit", 0)) if kind == "failure_limit" else 0
+    inconclusive_limit = int(rule.get("inconclusive_limit", 0))
     interval_s = _interval(policy)
     no_data = policy.get("no_data", "hold")
     stages = policy["stages"]
@@ -202,7 +218,16 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
             if count is not None:
                 entry["count"] = count
             entry["failureLimit"] = failure_limit
-            entry["successCondition"] = _argo_condition(lo, hi, no_data)
+            band = m.get("inconclusive")
+            if band:
+                # Failed outside [lo, hi]; Successful inside the band; Inconclusive between.
+                entry["inconclusiveLimit"] = inconclusive_limit
+                entry["successCondition"] = _argo_condition(
+                    band.get("min"), band.get("max"), no_data
+                )
+                entry["failureCondition"] = _argo_failure(lo, hi, no_data)
+            else:
+                entry["successCondition"] = _argo_condition(lo, hi, no_data)
             entry["provider"] = {
                 "prometheus": {
                     "address": "http://prometheus.monitoring:9090",
