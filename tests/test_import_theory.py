@@ -7,7 +7,8 @@ experiment run by the engine, and the healthy rollback rate compared with:
 - Flagger: per check, p = the exact binomial tail of the canary's own errors at that
   weight; then the race of ``threshold`` failures against one pass per weight.
 - Argo: per inline analysis, P(Binomial(count, p) > failureLimit); the rollout fails if
-  any analysis does.
+  any analysis does. With an Inconclusive band, the exact multinomial over failed /
+  inconclusive / successful measurements against failureLimit and inconclusiveLimit.
 - Kayenta: one look of the Mann-Whitney rule on a gauge: the exact size of the
   continuity-corrected rank-sum test, from U's null distribution.
 """
