@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from statistics import NormalDist
 
 from canary_mc.model import CountsNoise, GaussianNoise, Policy, Scenario, Service
 from canary_mc.model.metrics import MetricCheck
+from canary_mc.model.rules import FailureLimitRule
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,12 @@ def continuous_value(check: MetricCheck, canary: float, baseline: float) -> floa
     return canary / baseline
 
 
+def _beyond_exact(check: MetricCheck, stage_index: int, value: Fraction) -> bool:
+    """Does an exact rate value break the stage's exact limits of ``check`` (strictly)?"""
+    high, low = check.max_exact[stage_index], check.min_exact[stage_index]
+    return (high is not None and value > high) or (low is not None and value < low)
+
+
 def reference_counts_rollout(
     policy: Policy,
     service: Service,
@@ -200,7 +208,9 @@ def reference_counts_rollout(
     scenario: Scenario,
     draws: dict[str, list],
 ) -> tuple[ReferenceOutcome, int, int]:
-    """One counts-model rollout on given draws, decided with ``Fraction`` arithmetic.
+    """One counts-model rollout on given draws, decided with ``Fraction`` arithmetic,
+    by the ``threshold`` rule or by ``failure_limit`` (failures and Inconclusive
+    measurements counted per metric).
 
     ``draws`` holds one value per step under the keys ``healthy_canary_errors``,
     ``baseline_errors``, ``excess_errors`` (this scenario's), ``canary_latency_z``,
@@ -251,10 +261,18 @@ def reference_counts_rollout(
         ), baseline
 
     checks = checks_of(policy)
+    # failure_limit counts failures and Inconclusive measurements per metric; the
+    # threshold rule rolls back at the first failure.
+    limited = isinstance(policy.rule, FailureLimitRule)
+    failures = dict.fromkeys((c.name for c in checks), 0)
+    inconclusive = dict(failures)
     step = 0
     served = 0
     excess = 0
     for stage_index, stage in enumerate(policy.stages):
+        if limited and policy.rule.scope == "stage":
+            failures = dict.fromkeys(failures, 0)
+            inconclusive = dict(failures)
         for _ in range(stage.duration_steps):
             total = service.requests_per_step
             if service.diurnal_amplitude:
@@ -289,11 +307,7 @@ def reference_counts_rollout(
                     value = counts_rate_value(
                         check, canary_errors, n_canary, draws["baseline_errors"][step], n_baseline
                     )
-                    high = check.max_exact[stage_index]
-                    low = check.min_exact[stage_index]
-                    failed = (high is not None and value > high) or (
-                        low is not None and value < low
-                    )
+                    beyond = partial(_beyond_exact, value=value, stage_index=stage_index)
                 else:
                     if check.kind == "latency":
                         canary, baseline = latencies(
@@ -319,12 +333,33 @@ def reference_counts_rollout(
                         baseline = (
                             gauge.mean + gauge.sigma * draws[f"baseline_gauge_z:{check.name}"][step]
                         )
-                    failed = fails_limits(
-                        check, stage_index, continuous_value(check, canary, baseline)
+                    beyond = partial(
+                        fails_limits,
+                        stage_index=stage_index,
+                        value=continuous_value(check, canary, baseline),
                     )
-                if failed:
+                failed = beyond(check)
+                if not limited and failed:
                     return (
                         ReferenceOutcome(True, step, stage_index, check.name, step + 1),
+                        served,
+                        excess,
+                    )
+                if limited:
+                    failures[check.name] = (
+                        failures[check.name] + 1
+                        if failed
+                        else (0 if policy.rule.consecutive else failures[check.name])
+                    )
+                    band = check.inconclusive
+                    inconclusive[check.name] += band is not None and not failed and beyond(band)
+            for name in failures if limited else ():
+                if (
+                    failures[name] > policy.rule.failure_limit
+                    or inconclusive[name] > policy.rule.inconclusive_limit
+                ):
+                    return (
+                        ReferenceOutcome(True, step, stage_index, name, step + 1),
                         served,
                         excess,
                     )

@@ -92,12 +92,17 @@ def reference_rule_rollout(
                 base, sigma = gauge.mean, gauge.sigma
             # The statistical rules test the signal in the metric's bad direction.
             worse_up = (check.direction == "increase") != (check.kind == "success_rate")
+            value = gaussian_value(check, delta, base)
+            failed = fails_limits(check, stage_index, value)
             readings.append(
                 Reading(
                     check=check,
-                    failed=fails_limits(check, stage_index, gaussian_value(check, delta, base)),
+                    failed=failed,
                     evidence=delta if worse_up else -delta,
                     sigma=sigma,
+                    inconclusive=check.inconclusive is not None
+                    and not failed
+                    and fails_limits(check.inconclusive, stage_index, value),
                 )
             )
         return readings
@@ -115,12 +120,14 @@ def reference_rule_rollout(
 
 @dataclass(frozen=True)
 class Reading:
-    """One metric at one step: its check failed, its evidence (signed delta), its noise."""
+    """One metric at one step: its check failed, its evidence (signed delta), its noise,
+    and whether it was Inconclusive (outside the passing band, not failed)."""
 
     check: MetricCheck
     failed: bool
     evidence: float
     sigma: float
+    inconclusive: bool = False
 
 
 def _rolled_back(step: int, stage: int, reason: str) -> ReferenceOutcome:
@@ -132,11 +139,13 @@ def _failure_limit(rule, policy, onset_stage, observe) -> ReferenceOutcome:
     onset_step = None
     names = [c.name for c in checks_of(policy)]
     failures = dict.fromkeys(names, 0)
+    inconclusive = dict.fromkeys(names, 0)
     for stage_index, stage in enumerate(policy.stages):
         if stage_index == onset_stage:
             onset_step = step
         if rule.scope == "stage":
             failures = dict.fromkeys(names, 0)
+            inconclusive = dict.fromkeys(names, 0)
         for _ in range(stage.duration_steps):
             for reading in observe(step, onset_step, stage_index):
                 name = reading.check.name
@@ -144,8 +153,12 @@ def _failure_limit(rule, policy, onset_stage, observe) -> ReferenceOutcome:
                     failures[name] += 1
                 elif rule.consecutive:
                     failures[name] = 0
+                inconclusive[name] += reading.inconclusive
             for name in names:
-                if failures[name] > rule.failure_limit:
+                if (
+                    failures[name] > rule.failure_limit
+                    or inconclusive[name] > rule.inconclusive_limit
+                ):
                     return _rolled_back(step, stage_index, name)
             step += 1
     return ReferenceOutcome(False, -1, -1, "none", step)

@@ -173,10 +173,19 @@ def test_argo_background_analysis_counts_measurements_per_weight():
     imported = import_manifests([BACKGROUND])
     policy = imported.document["policy"]
     assert stages_of(policy) == [(5, 4), (20, 5), (50, 5), (80, 5)]
-    assert policy["rule"] == {"kind": "failure_limit", "failure_limit": 2, "scope": "rollout"}
+    assert policy["rule"] == {
+        "kind": "failure_limit",
+        "failure_limit": 2,
+        "scope": "rollout",
+        "inconclusive_limit": 1,  # inconclusiveLimit: 1
+    }
     (metric,) = policy["metrics"]
+    # failureCondition result[0] < 0.97, successCondition result[0] >= 0.99: [0.97, 0.99)
+    # is Inconclusive, written as the band, with no bracket note left.
     assert (metric["kind"], metric["min"]) == ("success_rate", 0.97)
-    assert any("Inconclusive" in str(n) and "[0.97, 0.99)" in str(n) for n in imported.notes)
+    assert metric["inconclusive"] == {"min": 0.99}
+    assert not any("Inconclusive" in str(n) for n in imported.notes)
+    assert "payments-background.yaml:50: spec.metrics[0].successCondition" in imported.text
 
 
 def test_flagger_canary():

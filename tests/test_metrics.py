@@ -29,16 +29,15 @@ from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.noise.counts import (
     blast_radius,
-    decide_counts_threshold,
     draw_counts,
     observe_counts,
     plan_counts_world,
 )
 from canary_mc.engine.noise.draws import draw_gaussian
-from canary_mc.engine.rules.registry import rollout_outcomes
+from canary_mc.engine.rules.registry import RULES, rollout_outcomes
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes
 from canary_mc.model import CountsNoise, Experiment, GaussianNoise, Policy, Scenario, Service
-from canary_mc.model.metrics import Gauge, Limits, Metric, MetricFault
+from canary_mc.model.metrics import Gauge, Limits, Metric, MetricFault, signal_of
 from canary_mc.model.policy import Stage
 from canary_mc.reference import reference_counts_rollout
 from canary_mc.reference_rules import reference_rule_rollout
@@ -192,7 +191,46 @@ def gauge_faults(draw: st.DrawFn) -> dict[str, MetricFault]:
 
 @given(data=st.data(), rule=rules)
 def test_gaussian_engine_matches_reference_on_metrics(data, rule):
-    policy = data.draw(metric_policies(_rule(rule)))
+    assert_gaussian_matches_reference(data, data.draw(metric_policies(_rule(rule))))
+
+
+BAND_STEP = {"rate": 0.005, "latency": 10.0, "gauge": 2.0, "ratio": 0.1}
+"""A step of each signal's units between a metric's limit and its passing band."""
+
+
+@st.composite
+def inconclusive_policies(draw: st.DrawFn, counts: bool = False) -> Policy:
+    """``failure_limit`` (totals) with ``inconclusive_limit`` and a passing band on some
+    metrics: 0, 1 or 2 steps inside the failing limits (0: an empty band)."""
+    rule = {
+        "kind": "failure_limit",
+        "failure_limit": draw(st.integers(0, 2)),
+        "inconclusive_limit": draw(st.integers(0, 2)),
+        "scope": draw(st.sampled_from(["stage", "rollout"])),
+    }
+    policy = draw(metric_policies(_rule(rule), counts=counts))
+    metrics = []
+    for m in policy.metrics:
+        signal = "ratio" if m.compare == "ratio" else signal_of(m.kind)
+        step = BAND_STEP[signal] * (float(m.rate_unit) if signal == "rate" else 1.0)
+        band = {}
+        if m.max is not None and draw(st.booleans()):
+            band["max"] = m.max - step * draw(st.sampled_from([0, 1, 2]))
+        if m.min is not None and draw(st.booleans()):
+            band["min"] = m.min + step * draw(st.sampled_from([0, 1, 2]))
+        if "max" in band and "min" in band and band["min"] > band["max"]:
+            del band["min"]
+        metrics.append({**m.model_dump(), "inconclusive": band or None})
+    return Policy.model_validate({**policy.model_dump(exclude_unset=True), "metrics": metrics})
+
+
+@given(data=st.data())
+def test_gaussian_inconclusive_matches_reference(data):
+    assert_gaussian_matches_reference(data, data.draw(inconclusive_policies()))
+
+
+def assert_gaussian_matches_reference(data, policy: Policy) -> None:
+    """Per-rollout outcomes of the engine equal the scalar reference's on the same draws."""
     service = Service(
         error_rate=data.draw(st.sampled_from([0.0, 0.01, 0.5])), latency_ms=100.0, gauges=GAUGES
     )
@@ -251,7 +289,18 @@ def _rule(mapping: dict):
 
 @given(data=st.data())
 def test_counts_engine_matches_reference_on_metrics(data):
-    policy = data.draw(metric_policies(_rule({"kind": "threshold"}), counts=True))
+    assert_counts_matches_reference(
+        data, data.draw(metric_policies(_rule({"kind": "threshold"}), counts=True))
+    )
+
+
+@given(data=st.data())
+def test_counts_inconclusive_matches_reference(data):
+    assert_counts_matches_reference(data, data.draw(inconclusive_policies(counts=True)))
+
+
+def assert_counts_matches_reference(data, policy: Policy) -> None:
+    """Per-rollout outcomes and blast radius on counts equal the ``Fraction`` reference's."""
     policy = policy.model_copy(
         update={"no_data": data.draw(st.sampled_from(["hold", "pass", "fail"]))}
     )
@@ -282,7 +331,7 @@ def test_counts_engine_matches_reference_on_metrics(data):
     draws, (excess,) = draw_counts(data.draw(st.integers(0, 2**32)), 0, n, world, [fault])
     obs = observe_counts(draws, excess, world, fault)
     plan = plan_policy(policy)
-    outcomes = decide_counts_threshold(obs, world, plan)
+    outcomes = RULES[plan.rule.kind].counts(obs, world, plan)
     served, excess_served = blast_radius(obs, outcomes)
     for i in range(n):
         row = {

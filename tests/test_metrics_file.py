@@ -171,3 +171,64 @@ def test_example_trace_shows_minutes_and_each_metric(tmp_path):
     assert [s.minute for s in trace.snapshots] == [
         float(i + 1) for i in range(len(trace.snapshots))
     ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "band", "expected"),
+    [
+        (
+            "{kind: threshold}",
+            "{min: 99.5}",
+            "5:95: policy.metrics[0].inconclusive: an Inconclusive band needs rule "
+            "failure_limit without consecutive (Argo counts totals); got rule threshold",
+        ),
+        (
+            "{kind: failure_limit, consecutive: true}",
+            "{min: 99.5}",
+            "5:95: policy.metrics[0].inconclusive: an Inconclusive band needs rule "
+            "failure_limit without consecutive (Argo counts totals); got rule failure_limit "
+            "with consecutive: true",
+        ),
+        (
+            "{kind: failure_limit}",
+            "{min: 98}",
+            "5:101: policy.metrics[0].inconclusive.min: must be at least the metric's min "
+            "(99): a value below min fails, got 98",
+        ),
+        (
+            "{kind: failure_limit}",
+            "{}",
+            "5:95: policy.metrics[0].inconclusive: needs max, min or both (the passing band)",
+        ),
+        (
+            "{kind: failure_limit, inconclusive_limit: -1}",
+            "{min: 99.5}",
+            "2:51: policy.rule.inconclusive_limit: must be at least 0, got -1",
+        ),
+    ],
+)
+def test_inconclusive_band_errors_are_located(tmp_path, rule, band, expected):
+    path = write(tmp_path, rule=rule)
+    text = path.read_text().replace(
+        "compare: absolute, min: 99}", f"compare: absolute, min: 99, inconclusive: {band}}}", 1
+    )
+    path.write_text(text)
+    assert problems_of(path) == [expected]
+
+
+def test_inconclusive_band_loads_under_failure_limit(tmp_path):
+    path = write(tmp_path, rule="{kind: failure_limit, inconclusive_limit: 2}")
+    path.write_text(path.read_text().replace("min: 99}", "min: 99, inconclusive: {min: 99.5}}", 1))
+    experiment = load_experiment(path)
+    (check, _) = experiment.policy.checks
+    assert check.inconclusive.min == (99.5, 99.5)
+    assert experiment.policy.rule.inconclusive_limit == 2
+
+
+def test_unset_inconclusive_fields_leave_saved_keys_unchanged(tmp_path):
+    # Point keys and rule columns hash the model's dump: without a band or a limit the
+    # dump is what it was before these fields existed, so saved results stay reusable.
+    experiment = load_experiment(write(tmp_path, rule="{kind: failure_limit}"))
+    dumped = experiment.policy.model_dump(mode="json")
+    assert "inconclusive_limit" not in dumped["rule"]
+    assert all("inconclusive" not in m for m in dumped["metrics"])

@@ -154,18 +154,22 @@ def _limits(
     return lo, hi
 
 
-def _argo_condition(lo: float | None, hi: float | None, no_data: str) -> str:
+def _argo_condition(lo: float | None, hi: float | None, no_data: str, *, failure=False) -> str:
+    """An Argo success condition: the value in ``[lo, hi]``; with ``failure``, the failure
+    condition: the value strictly outside it. An empty result decides as ``no_data``."""
+    low, high, join = ("<", ">", " || ") if failure else (">=", "<=", " && ")
     parts = []
     if lo is not None:
-        parts.append(f"result[0] >= {_number(lo)}")
+        parts.append(f"result[0] {low} {_number(lo)}")
     if hi is not None:
-        parts.append(f"result[0] <= {_number(hi)}")
-    body = " && ".join(parts)
-    if no_data == "pass":
-        return f"len(result) == 0 || ({body})" if len(parts) > 1 else f"len(result) == 0 || {body}"
-    if no_data == "fail":
-        return f"len(result) > 0 && {body}"
-    return body
+        parts.append(f"result[0] {high} {_number(hi)}")
+    body = join.join(parts)
+    if no_data == "hold":
+        return body
+    guard = "len(result) == 0 || " if (no_data == "pass") != failure else "len(result) > 0 && "
+    if len(parts) > 1 and join not in guard:
+        body = f"({body})"
+    return guard + body
 
 
 def export_argo(document: LocatedDocument, *, file: str) -> str:
@@ -188,6 +192,7 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
     r.raise_any()
     scope = rule.get("scope", "stage") if kind == "failure_limit" else "stage"
     failure_limit = int(rule.get("failure_limit", 0)) if kind == "failure_limit" else 0
+    inconclusive_limit = int(rule.get("inconclusive_limit", 0))
     interval_s = _interval(policy)
     no_data = policy.get("no_data", "hold")
     stages = policy["stages"]
@@ -202,7 +207,16 @@ def export_argo(document: LocatedDocument, *, file: str) -> str:
             if count is not None:
                 entry["count"] = count
             entry["failureLimit"] = failure_limit
-            entry["successCondition"] = _argo_condition(lo, hi, no_data)
+            band = m.get("inconclusive")
+            if band:
+                # Failed outside [lo, hi]; Successful inside the band; Inconclusive between.
+                entry["inconclusiveLimit"] = inconclusive_limit
+                entry["successCondition"] = _argo_condition(
+                    band.get("min"), band.get("max"), no_data
+                )
+                entry["failureCondition"] = _argo_condition(lo, hi, no_data, failure=True)
+            else:
+                entry["successCondition"] = _argo_condition(lo, hi, no_data)
             entry["provider"] = {
                 "prometheus": {
                     "address": "http://prometheus.monitoring:9090",

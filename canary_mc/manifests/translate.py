@@ -77,14 +77,16 @@ class ArgoRange:
     minimum: float | None
     maximum: float | None
     no_data: str
+    inconclusive: dict[str, float] | None = None
 
 
 def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
     """The passing range of a metric's conditions, noting what a range cannot say.
 
     A measurement is Failed when the failure condition holds (or, without one, when the
-    success condition does not); canary-mc's check passes on everything else, so an
-    Argo Inconclusive value (both conditions set, neither holds) counts as passing here.
+    success condition does not); canary-mc's check passes on everything else. With both
+    conditions set, a value where neither holds is Inconclusive: the success condition's
+    range becomes the metric's ``inconclusive`` band (values outside it that do not fail).
     """
     success = metric.success.value if metric.success else None
     failure = metric.failure.value if metric.failure else None
@@ -133,23 +135,48 @@ def argo_range(metric: ArgoMetric, draft: Draft) -> ArgoRange:
                 f"Argo fails a value equal to {end:g}; canary-mc's {word} passes it "
                 "(differs only when a measurement hits the limit exactly)",
             )
-    if success is not None and failure is not None:
-        band_text = _inconclusive_text(success, failure)
-        if band_text:
-            draft.note(
-                metric.failure.cite if metric.failure else where.cite,
-                "failureCondition",
-                f"values {band_text} are Inconclusive in Argo (the rollout pauses for a human "
-                f"once more than inconclusiveLimit = {metric.inconclusive_limit.value} of them "
-                "occur); canary-mc counts them as passing, so its stop rate is a lower bound on "
-                "Argo's; with the success condition's bound as the limit it is an upper bound "
-                "(when inconclusiveLimit >= failureLimit)",
-            )
+    inconclusive = None
+    if success is not None and failure is not None and _inconclusive_text(success, failure):
+        inconclusive = _success_band(metric, band, draft)
     return ArgoRange(
         band.low if math.isfinite(band.low) else None,
         band.high if math.isfinite(band.high) else None,
         no_data,
+        inconclusive,
     )
+
+
+def _success_band(metric: ArgoMetric, passing: Band, draft: Draft) -> dict[str, float] | None:
+    """The success condition's range inside the passing one, as ``{min, max}``: what a
+    metric's ``inconclusive`` band says (``None`` when it is not one range)."""
+    success = metric.success
+    assert success is not None and metric.failure is not None
+    bands = success.value.bands
+    if len(bands) != 1:
+        draft.note(
+            success.cite,
+            success.field,
+            "succeeds on more than one range of values; canary-mc's passing band is one range, "
+            "so Inconclusive values are counted as passing (its stop rate is a lower bound)",
+        )
+        return None
+    (ok,) = bands
+    out: dict[str, float] = {}
+    for end, closed, word, inside in (
+        (ok.low, ok.low_closed, "min", ok.low > passing.low),
+        (ok.high, ok.high_closed, "max", ok.high < passing.high),
+    ):
+        if not (math.isfinite(end) and inside):
+            continue
+        out[word] = end
+        if not closed:
+            draft.note(
+                success.cite,
+                success.field,
+                f"Argo calls a value equal to {end:g} Inconclusive; canary-mc's "
+                f"inconclusive.{word} passes it (differs only when a measurement hits it exactly)",
+            )
+    return out or None
 
 
 def _complement(bands: tuple[Band, ...]) -> tuple[Band, ...]:
@@ -279,6 +306,7 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
                 "delays the first measurement; it changes time, not which measurements are taken",
             )
     entries: dict[str, dict[str, Any]] = {}
+    banded: list[ArgoMetric] = []
     no_data: dict[str, Sourced[str]] = {}
     stage_limits: dict[tuple[int, str], dict[str, float]] = {}
     for i, analysis in enumerate(analyses):
@@ -295,6 +323,13 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
             if name not in entries:
                 entries[name] = {**entry, **limits}
                 path = ("policy", "metrics", len(entries) - 1)
+                if bounds.inconclusive is not None and m.success is not None:
+                    entries[name]["inconclusive"] = {
+                        k: _limit(v, kind) for k, v in bounds.inconclusive.items()
+                    }
+                    banded.append(m)
+                    for key in bounds.inconclusive:
+                        draft.cite((*path, "inconclusive", key), m.success.cite, m.success.field)
                 draft.cite((*path, "name"), m.name.cite, m.name.field)
                 draft.comments[(*path, "kind")] = f"{kind.reason} (fix with --metric {name}=KIND)"
                 for key in limits:
@@ -309,6 +344,10 @@ def argo_policy(rollout: ArgoRollout, overrides: Mapping[str, MetricKind], draft
             elif limits != {k: entries[name][k] for k in ("min", "max") if k in entries[name]}:
                 stage_limits[(i, name)] = limits
     policy["metrics"] = list(entries.values())
+    if banded:
+        inconclusive = _shared([m.inconclusive_limit for m in banded], "inconclusiveLimit", draft)
+        policy["rule"]["inconclusive_limit"] = max(0, inconclusive.value)
+        draft.cite(("policy", "rule", "inconclusive_limit"), inconclusive.cite, inconclusive.field)
     modes = {v.value for v in no_data.values()}
     policy["no_data"] = "hold" if len(modes) != 1 else modes.pop()
     if len({v.value for v in no_data.values()}) > 1:

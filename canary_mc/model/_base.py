@@ -172,6 +172,15 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+def drop_defaults(data: dict, fields: dict) -> dict:
+    """A model's dump without the ``fields`` still at their given defaults: fields added
+    later leave the point keys and columns of files written before them unchanged."""
+    for name, default in fields.items():
+        if name in data and data[name] == default:
+            del data[name]
+    return data
+
+
 def raise_at(model: str, errors: Sequence[tuple[tuple[str | int, ...], str, Any]]) -> None:
     """Raise one ``ValidationError`` whose errors point at exact field locations.
 

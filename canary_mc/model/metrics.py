@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, model_serializer, model_validator
 
-from canary_mc.model._base import Frozen, Number, raise_at
+from canary_mc.model._base import Frozen, Number, drop_defaults, raise_at
 
 MetricKind = Literal["error_rate", "success_rate", "latency", "gauge"]
 RATE_KINDS = ("error_rate", "success_rate")
@@ -121,6 +121,28 @@ class Limits(Frozen):
     min: Number | None = None
 
 
+def _at(model, loc: tuple) -> object:
+    for name in loc:
+        model = getattr(model, name)
+    return model
+
+
+class Band(Frozen):
+    """A metric's passing band under ``failure_limit``: a measurement that does not fail
+    but lies strictly above ``max`` or strictly below ``min`` is Inconclusive (Argo
+    Rollouts: both ``successCondition`` and ``failureCondition`` set, neither holds).
+
+    Parameters
+    ----------
+    max, min : float, optional
+        In the metric's compare units, as the metric's own ``max`` / ``min``; the same at
+        every stage.
+    """
+
+    max: Number | None = None
+    min: Number | None = None
+
+
 class Metric(Frozen):
     """One metric the policy checks.
 
@@ -160,6 +182,9 @@ class Metric(Frozen):
         ``sprt`` only: the change H1 puts on the canary, in the metric's units, > 0.
         Default: the rule's ``min_error_increase`` (rates, as a fraction) or
         ``min_latency_increase_ms`` (latency); a gauge must set it.
+    inconclusive : Band, optional
+        ``failure_limit`` only: the passing band; a measurement outside it that does not
+        fail is Inconclusive and counts against the rule's ``inconclusive_limit``.
     """
 
     name: Annotated[str, Field(min_length=1)]
@@ -171,10 +196,42 @@ class Metric(Frozen):
     min: Number | None = None
     direction: Literal["increase", "decrease"] | None = None
     min_effect: Annotated[Number | None, Field(gt=0)] = None
+    inconclusive: Band | None = None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return drop_defaults(handler(self), {"inconclusive": None})
 
     @model_validator(mode="after")
     def _fields_fit_kind(self) -> Metric:
         problems = []
+        band = self.inconclusive
+        if band is not None:
+            if band.max is None and band.min is None:
+                problems.append((("inconclusive",), "needs max, min or both (the passing band)"))
+            if band.max is not None and band.min is not None and band.min > band.max:
+                problems.append(
+                    (
+                        ("inconclusive", "min"),
+                        f"must be at most inconclusive.max ({band.max:g}), got {band.min:g}",
+                    )
+                )
+            if band.max is not None and self.max is not None and band.max > self.max:
+                problems.append(
+                    (
+                        ("inconclusive", "max"),
+                        f"must be at most the metric's max ({self.max:g}): "
+                        f"a value above max fails, got {band.max:g}",
+                    )
+                )
+            if band.min is not None and self.min is not None and band.min < self.min:
+                problems.append(
+                    (
+                        ("inconclusive", "min"),
+                        f"must be at least the metric's min ({self.min:g}): "
+                        f"a value below min fails, got {band.min:g}",
+                    )
+                )
         if self.stat is not None and self.kind != "latency":
             problems.append((("stat",), f"only a latency metric has a stat, not {self.kind}"))
         if self.unit is not None and self.kind not in RATE_KINDS:
@@ -184,7 +241,7 @@ class Metric(Frozen):
         if self.max is not None and self.min is not None and self.min > self.max:
             problems.append((("min",), f"must be at most max ({self.max:g}), got {self.min:g}"))
         if problems:
-            raise_at("Metric", [(loc, msg, getattr(self, loc[0])) for loc, msg in problems])
+            raise_at("Metric", [(loc, msg, _at(self, loc)) for loc, msg in problems])
         return self
 
     @property
@@ -297,6 +354,10 @@ class MetricCheck:
         ``increase`` or ``decrease`` (statistical rules).
     min_effect : float or None
         ``sprt``'s H1 change, in the metric's units (``None``: the rule's default).
+    inconclusive : MetricCheck or None
+        ``failure_limit``: the passing band as a check of its own (its ``max`` / ``min``
+        the band's at every stage); a value that breaks it but not the metric's limits
+        is Inconclusive.
     """
 
     name: str
@@ -310,6 +371,7 @@ class MetricCheck:
     min_exact: tuple[Fraction | None, ...]
     direction: str = "increase"
     min_effect: float | None = None
+    inconclusive: MetricCheck | None = None
 
     @property
     def signal(self) -> str:
@@ -363,9 +425,31 @@ def resolve_checks(metrics, stages) -> tuple[MetricCheck, ...]:
                 min_exact=tuple(min_x),
                 direction=metric.bad_direction,
                 min_effect=metric.min_effect,
+                inconclusive=_band_check(metric, len(stages)),
             )
         )
     return tuple(checks)
+
+
+def _band_check(metric: Metric, n_stages: int) -> MetricCheck | None:
+    """A metric's passing band as a check with the band's limits at every stage."""
+    band = metric.inconclusive
+    if band is None:
+        return None
+    hi, hi_x = _limit(band.max)
+    lo, lo_x = _limit(band.min)
+    return MetricCheck(
+        name=metric.name,
+        kind=metric.kind,
+        stat=metric.stat,
+        compare=metric.compare,
+        unit=metric.rate_unit if metric.kind in RATE_KINDS else Fraction(1),
+        max=(hi,) * n_stages,
+        min=(lo,) * n_stages,
+        max_exact=(hi_x,) * n_stages,
+        min_exact=(lo_x,) * n_stages,
+        direction=metric.bad_direction,
+    )
 
 
 def shorthand_checks(stages, latency_threshold_ms: float, scale: float) -> tuple[MetricCheck, ...]:
@@ -413,6 +497,7 @@ __all__ = [
     "MAX_METRICS",
     "QUANTILE_LEVELS",
     "RATE_KINDS",
+    "Band",
     "Duration",
     "Gauge",
     "Limits",

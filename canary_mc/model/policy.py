@@ -355,6 +355,18 @@ class Policy(Frozen):
                 )
         statistical = self.rule.kind in STATISTICAL_RULES
         for i, metric in enumerate(self.metrics):
+            if metric.inconclusive is not None and (
+                self.rule.kind != "failure_limit" or self.rule.consecutive
+            ):
+                problems.append(
+                    (
+                        ("metrics", i, "inconclusive"),
+                        "an Inconclusive band needs rule failure_limit without consecutive "
+                        f"(Argo counts totals); got rule {self.rule.kind}"
+                        + (" with consecutive: true" if self.rule.kind == "failure_limit" else ""),
+                        metric.inconclusive.model_dump(mode="json"),
+                    )
+                )
             if statistical and metric.compare != "delta":
                 problems.append(
                     (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, model_serializer, model_validator
 
 from canary_mc.model._base import (
     MAX_STEPS,
@@ -21,6 +21,7 @@ from canary_mc.model._base import (
     Steps,
     bounded_count,
     bounded_number,
+    drop_defaults,
     raise_at,
 )
 
@@ -63,12 +64,23 @@ class FailureLimitRule(Frozen):
         ``rollout``: one count over the whole rollout (a background analysis).
     consecutive : bool
         Count only consecutive failures: a passing measurement resets the count.
+    inconclusive_limit : int
+        Inconclusive measurements tolerated per metric and analysis, >= 0 (Argo's
+        ``inconclusiveLimit``, default 0). A measurement is Inconclusive when it does not
+        fail but lies outside the metric's ``inconclusive`` band; the analysis stops at
+        the step where a metric's count becomes ``> inconclusive_limit``, counted as a
+        rollback by that metric.
     """
 
     kind: Literal["failure_limit"]
     failure_limit: Annotated[Steps, Field(ge=0)] = 0
     scope: Literal["stage", "rollout"] = "stage"
     consecutive: StrictBool = False
+    inconclusive_limit: Annotated[Steps, Field(ge=0)] = 0
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return drop_defaults(handler(self), {"inconclusive_limit": 0})
 
 
 class CumulativeChecksRule(Frozen):

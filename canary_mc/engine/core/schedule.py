@@ -42,6 +42,9 @@ class MetricLimits:
     max_exact, min_exact : tuple of (Fraction or None), length n_steps
     stage_max, stage_min : ndarray of float64, shape (n_stages,)
         The same by stage (rules with a stage pointer per rollout).
+    inconclusive : MetricLimits or None
+        ``failure_limit``: the passing band's limits (a value breaking them but not these
+        is Inconclusive).
     """
 
     check: MetricCheck
@@ -54,6 +57,7 @@ class MetricLimits:
     has_max: bool = True
     has_min: bool = False
     unclamped: bool = False
+    inconclusive: MetricLimits | None = None
 
     @classmethod
     def of(cls, check: MetricCheck, durations: list[int]) -> MetricLimits:
@@ -83,8 +87,19 @@ class MetricLimits:
                 and check.compare != "ratio"  # 0 / 0 is 1: the clamp matters there
                 and not has_min
                 and bool(np.all(stage_max >= 0))
+                and check.inconclusive is None  # the band may lie below 0
             ),
+            inconclusive=None
+            if check.inconclusive is None
+            else cls.of(check.inconclusive, durations),
         )
+
+    def inconclusive_of(self, value: np.ndarray, fails: np.ndarray) -> np.ndarray:
+        """Inconclusive measurements: outside the passing band but not failing (all False
+        without a band). Shapes as ``fails``."""
+        if self.inconclusive is None:
+            return np.zeros_like(fails)
+        return self.inconclusive.fails(value) & ~fails
 
     def fails(self, value: np.ndarray, stage: np.ndarray | None = None) -> np.ndarray:
         """``value > max | value < min`` (strict; NaN never fails), per step (``value`` of

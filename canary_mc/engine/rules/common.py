@@ -36,12 +36,28 @@ def segments(scope: str, policy: PolicyPlan) -> list[tuple[int, int]]:
 # --- failure_limit (Argo Rollouts) -------------------------------------------------------
 
 
-def failure_counts(failed: np.ndarray, rule: FailureLimitRule, policy: PolicyPlan) -> np.ndarray:
-    """Does the metric's failure count exceed ``failure_limit`` at each step?
+def analysis_stops(
+    failed: np.ndarray, inconclusive: np.ndarray, rule: FailureLimitRule, policy: PolicyPlan
+) -> np.ndarray:
+    """Does a metric's analysis stop at each step: its failures exceed ``failure_limit``
+    or its Inconclusive measurements exceed ``inconclusive_limit`` (Argo counts both per
+    metric)? Arrays of shape ``(n_rollouts, n_steps)``."""
+    stops = failure_counts(failed, rule, policy)
+    if inconclusive.any():
+        stops |= failure_counts(inconclusive, rule, policy, limit=rule.inconclusive_limit)
+    return stops
+
+
+def failure_counts(
+    failed: np.ndarray, rule: FailureLimitRule, policy: PolicyPlan, *, limit: int | None = None
+) -> np.ndarray:
+    """Does the metric's failure count exceed ``limit`` (default ``failure_limit``) at
+    each step?
 
     ``failed`` has shape ``(n_rollouts, n_steps)``. Counts restart at each stage under
     ``scope: stage``; with ``consecutive`` a pass also restarts them.
     """
+    limit = rule.failure_limit if limit is None else limit
     n_steps = policy.n_steps
     step = np.arange(n_steps)
     restart = (
@@ -58,4 +74,4 @@ def failure_counts(failed: np.ndarray, rule: FailureLimitRule, policy: PolicyPla
         total = np.cumsum(failed, axis=1, dtype=np.int64)
         before = np.where(restart >= 0, total[:, np.maximum(restart, 0)], 0)
         count = total - before
-    return count > rule.failure_limit
+    return count > limit

@@ -161,14 +161,21 @@ def metric_value(delta: np.ndarray, base: float, check: MetricCheck, *, clamp: b
     return value
 
 
-def metric_fails(obs: Observations, world: WorldPlan, policy: PolicyPlan) -> list[np.ndarray]:
-    """Per metric, does its check fail at each step? Arrays of shape ``(n_rollouts, n_steps)``."""
-    fails = []
+def metric_values(obs: Observations, world: WorldPlan, policy: PolicyPlan) -> list[np.ndarray]:
+    """Per metric, its compared value at each step, shape ``(n_rollouts, n_steps)`` (the
+    clamp left out where it cannot change the check)."""
+    values = []
     for limits in policy.metrics:
         delta, base, _ = signal_of_check(obs, world, limits.check)
         clamp = not (obs.clamped or limits.unclamped)
-        fails.append(limits.fails(metric_value(delta, base, limits.check, clamp=clamp)))
-    return fails
+        values.append(metric_value(delta, base, limits.check, clamp=clamp))
+    return values
+
+
+def metric_fails(obs: Observations, world: WorldPlan, policy: PolicyPlan) -> list[np.ndarray]:
+    """Per metric, does its check fail at each step? Arrays of shape ``(n_rollouts, n_steps)``."""
+    values = metric_values(obs, world, policy)
+    return [limits.fails(v) for limits, v in zip(policy.metrics, values, strict=True)]
 
 
 def decide_threshold(observations: Observations, world: WorldPlan, policy: PolicyPlan) -> Outcomes:

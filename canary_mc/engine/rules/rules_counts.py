@@ -45,7 +45,7 @@ from canary_mc.engine.noise.counts import (
 )
 from canary_mc.engine.noise.draws import PRESENCE_VARIATE
 from canary_mc.engine.rules.boundaries import ztest_critical_values
-from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
+from canary_mc.engine.rules.common import analysis_stops, segments, sprt_effect, stat_sign
 from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.engine.rules.latency_null import latency_evidence
 from canary_mc.model import Policy, Scenario, Service
@@ -103,7 +103,15 @@ def counts_failure_limit(
         Arrays of shape ``(n_rollouts,)``.
     """
     failed, no_data = counts_fails(obs, world, policy)
-    fires = [failure_counts(f, policy.rule, policy) for f in failed]
+    fires = []
+    for limits, fails in zip(policy.metrics, failed, strict=True):
+        # Outside the passing band (exactly, as the limits) but not failing: Inconclusive.
+        band = (
+            np.zeros_like(fails)
+            if limits.inconclusive is None
+            else metric_fails_counts(obs, limits.inconclusive, world)[0] & ~fails
+        )
+        fires.append(analysis_stops(fails, band, policy.rule, policy))
     return first_coded_failure(metric_codes(fires, no_data), policy)
 
 

@@ -27,11 +27,11 @@ from canary_mc.engine.core.outcomes import Outcomes, first_coded_failure, metric
 from canary_mc.engine.core.schedule import PolicyPlan, WorldPlan
 from canary_mc.engine.noise.draws import GaussianDraws
 from canary_mc.engine.rules.boundaries import ztest_critical_values
-from canary_mc.engine.rules.common import failure_counts, segments, sprt_effect, stat_sign
+from canary_mc.engine.rules.common import analysis_stops, segments, sprt_effect, stat_sign
 from canary_mc.engine.rules.held import HeldFault, StepEvidence, run_held
 from canary_mc.engine.rules.kernels import (
-    metric_fails,
     metric_value,
+    metric_values,
     observe,
     signal_of_check,
     signal_params,
@@ -102,7 +102,10 @@ def gaussian_failure_limit(draws: GaussianDraws, world: WorldPlan, policy: Polic
     """
     rule = policy.rule
     obs = observe(draws, world)
-    fires = [failure_counts(f, rule, policy) for f in metric_fails(obs, world, policy)]
+    fires = []
+    for limits, value in zip(policy.metrics, metric_values(obs, world, policy), strict=True):
+        failed = limits.fails(value)
+        fires.append(analysis_stops(failed, limits.inconclusive_of(value, failed), rule, policy))
     return first_coded_failure(metric_codes(fires), policy)
 
 
