@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.model import Experiment, GaussianNoise, Policy, Scenario, Service, Stage
 
 # CI runs derandomized, so a red run is reproducible; locally hypothesis explores freely.
@@ -22,6 +23,26 @@ settings.load_profile("canary")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
+
+SHORTHAND = ("error", "latency")
+"""Reason names of the shorthand policy's two metrics, in the engine's order."""
+
+
+def engine_outcome(outcomes, i: int, names=SHORTHAND) -> tuple:
+    """Rollout ``i`` of the engine's ``Outcomes`` in the scalar reference's terms:
+    ``(rolled_back, decision_step, decision_stage, reason, steps_run)``."""
+    return (
+        bool(outcomes.rolled_back[i]),
+        int(outcomes.decision_step[i]),
+        int(outcomes.decision_stage[i]),
+        reason_name(int(outcomes.reason[i]), names),
+        int(outcomes.steps_run[i]),
+    )
+
+
+def reference_outcome(ref) -> tuple:
+    """A scalar reference's rollout, in the order of :func:`engine_outcome`."""
+    return (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason, ref.steps_run)
 
 
 def seed_policy(duration_steps: tuple[int, ...] = (1, 1, 1, 1, 1)) -> Policy:

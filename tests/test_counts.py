@@ -11,14 +11,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, engine_outcome
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 from strategies import count_noises, count_services, faults, policies
 
 from canary_mc.engine.core.normal import normal_quantile
-from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_fault, plan_policy
 from canary_mc.engine.core.streams import BLOCK_ROLLOUTS
 from canary_mc.engine.noise.counts import (
@@ -37,8 +36,6 @@ from canary_mc.engine.noise.counts import (
 from canary_mc.engine.simulate import run_experiment, simulate_outcomes
 from canary_mc.model import CountsNoise, Experiment, GaussianNoise, Policy, Scenario, Service, Stage
 from canary_mc.reference import reference_counts_rollout
-
-SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 TOLERANCE_SE = 4.0
 KS_LEVEL = 0.001
@@ -305,15 +302,7 @@ def test_engine_matches_counts_reference(data, policy, service, noise, no_data):
         ref, ref_served, ref_excess = reference_counts_rollout(
             policy, service, noise, scenario, row
         )
-        got = (
-            bool(outcomes.rolled_back[i]),
-            int(outcomes.decision_step[i]),
-            int(outcomes.decision_stage[i]),
-            reason_name(int(outcomes.reason[i]), SHORTHAND),
-            int(outcomes.steps_run[i]),
-            int(served[i]),
-            int(excess_served[i]),
-        )
+        got = (*engine_outcome(outcomes, i), int(served[i]), int(excess_served[i]))
         want = (
             ref.rolled_back,
             ref.decision_step,

@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import engine_outcome, reference_outcome
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_fault, plan_policy, plan_world
 from canary_mc.engine.noise.counts import (
     blast_radius,
@@ -265,20 +265,8 @@ def assert_gaussian_matches_reference(data, policy: Policy) -> None:
             draws.presence_u[i].tolist(),
             {g: draws.gauge_z[g][i].tolist() for g in gauges},
         )
-        got = (
-            bool(outcomes.rolled_back[i]),
-            int(outcomes.decision_step[i]),
-            int(outcomes.decision_stage[i]),
-            reason_name(int(outcomes.reason[i]), names),
-            int(outcomes.steps_run[i]),
-        )
-        assert got == (
-            ref.rolled_back,
-            ref.decision_step,
-            ref.decision_stage,
-            ref.reason,
-            ref.steps_run,
-        ), i
+        got = engine_outcome(outcomes, i, names)
+        assert got == reference_outcome(ref), i
 
 
 def _rule(mapping: dict):
@@ -352,11 +340,7 @@ def assert_counts_matches_reference(data, policy: Policy) -> None:
             policy, service, noise, scenario, row
         )
         got = (
-            bool(outcomes.rolled_back[i]),
-            int(outcomes.decision_step[i]),
-            int(outcomes.decision_stage[i]),
-            reason_name(int(outcomes.reason[i]), plan.metric_names),
-            int(outcomes.steps_run[i]),
+            *engine_outcome(outcomes, i, plan.metric_names),
             int(served[i]),
             int(excess_served[i]),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SHORTHAND, engine_outcome, reference_outcome
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -17,22 +18,14 @@ from canary_mc.engine.rules.registry import rollout_outcomes
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.reference import reference_rollout
 
-SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
-
 
 def assert_matches_reference(policy, service, noise, scenario, draws: GaussianDraws, outcomes):
     for i in range(draws.n_rollouts):
         ref = reference_rollout(
             policy, service, noise, scenario, draws.error_z[i].tolist(), draws.latency_z[i].tolist()
         )
-        got = (
-            bool(outcomes.rolled_back[i]),
-            int(outcomes.decision_step[i]),
-            int(outcomes.decision_stage[i]),
-            reason_name(int(outcomes.reason[i]), SHORTHAND),
-            int(outcomes.steps_run[i]),
-        )
-        want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason, ref.steps_run)
+        got = engine_outcome(outcomes, i)
+        want = reference_outcome(ref)
         assert got == want, f"rollout {i}"
 
 

@@ -7,9 +7,9 @@ import dataclasses
 import math
 
 import numpy as np
+from conftest import engine_outcome, reference_outcome
 from scipy import stats
 
-from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_fault, plan_policy
 from canary_mc.engine.noise.counts import draw_counts, observe_counts, plan_counts_world
 from canary_mc.engine.rules.boundaries import critical_values
@@ -18,8 +18,6 @@ from canary_mc.engine.rules.rules_counts import simulate_counts_held
 from canary_mc.engine.simulate import simulate_outcomes
 from canary_mc.model import CountsNoise, Policy, Scenario, Service
 from canary_mc.reference_rules import reference_counts_sprt, reference_counts_ztest
-
-SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 
 def decide_fixed(obs, world, plan):
@@ -107,20 +105,8 @@ def test_counts_ztest_matches_its_scalar_reference_exactly():
                 )
             )
             ref = reference_counts_ztest(policy, counts)
-            got = (
-                bool(out.rolled_back[i]),
-                int(out.decision_step[i]),
-                int(out.decision_stage[i]),
-                reason_name(int(out.reason[i]), SHORTHAND),
-                int(out.steps_run[i]),
-            )
-            assert got == (
-                ref.rolled_back,
-                ref.decision_step,
-                ref.decision_stage,
-                ref.reason,
-                ref.steps_run,
-            ), i
+            got = engine_outcome(out, i)
+            assert got == reference_outcome(ref), i
 
 
 def test_counts_msprt_stays_under_alpha_over_150_looks_where_repeated_ztest_does_not():
@@ -191,13 +177,7 @@ def test_counts_sprt_matches_its_scalar_reference_on_recorded_draws():
                 )
             )
             ref = reference_counts_sprt(policy, service.error_rate, counts, traffic)
-            got = (
-                bool(out.rolled_back[i]),
-                int(out.decision_step[i]),
-                int(out.decision_stage[i]),
-                reason_name(int(out.reason[i]), SHORTHAND),
-                int(out.steps_run[i]),
-            )
+            got = engine_outcome(out, i)
             want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason)
             assert got[:4] == want and got[4] == ref.steps_run, i
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import engine_outcome, reference_outcome
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import faults, noises, policies, scenarios, services
 
-from canary_mc.engine.core.outcomes import reason_name
 from canary_mc.engine.core.schedule import plan_policy, plan_world
 from canary_mc.engine.noise.draws import GaussianDraws, draw_gaussian
 from canary_mc.engine.rules.registry import rollout_outcomes
@@ -21,8 +21,6 @@ from canary_mc.model.rules import (
     ZTestRule,
 )
 from canary_mc.reference_rules import reference_rule_rollout
-
-SHORTHAND = ("error", "latency")  # reason names of the shorthand policy
 
 rules = st.one_of(
     st.builds(
@@ -77,14 +75,8 @@ def assert_matches(policy, service, noise, scenario, draws: GaussianDraws):
             draws.latency_z[i].tolist(),
             presence,
         )
-        got = (
-            bool(outcomes.rolled_back[i]),
-            int(outcomes.decision_step[i]),
-            int(outcomes.decision_stage[i]),
-            reason_name(int(outcomes.reason[i]), SHORTHAND),
-            int(outcomes.steps_run[i]),
-        )
-        want = (ref.rolled_back, ref.decision_step, ref.decision_stage, ref.reason, ref.steps_run)
+        got = engine_outcome(outcomes, i)
+        want = reference_outcome(ref)
         assert got == want, f"rollout {i}: {policy.rule}"
 
 

@@ -465,29 +465,23 @@ def shorthand_checks(stages, latency_threshold_ms: float, scale: float) -> tuple
         for s in stages
     ]
     none = (None,) * len(stages)
+
+    def delta_check(name: str, kind: str, limits: list) -> MetricCheck:
+        return MetricCheck(
+            name=name,
+            kind=kind,
+            stat=None,
+            compare="delta",
+            unit=Fraction(1),
+            max=tuple(v for v, _ in limits),
+            min=none,
+            max_exact=tuple(x for _, x in limits),
+            min_exact=none,
+        )
+
     return (
-        MetricCheck(
-            name=SHORTHAND_ERROR,
-            kind="error_rate",
-            stat=None,
-            compare="delta",
-            unit=Fraction(1),
-            max=tuple(v for v, _ in error),
-            min=none,
-            max_exact=tuple(x for _, x in error),
-            min_exact=none,
-        ),
-        MetricCheck(
-            name=SHORTHAND_LATENCY,
-            kind="latency",
-            stat=None,
-            compare="delta",
-            unit=Fraction(1),
-            max=tuple(v for v, _ in latency),
-            min=none,
-            max_exact=tuple(x for _, x in latency),
-            min_exact=none,
-        ),
+        delta_check(SHORTHAND_ERROR, "error_rate", error),
+        delta_check(SHORTHAND_LATENCY, "latency", latency),
     )
 
 
